@@ -1,1 +1,35 @@
-export const x: number = 1;
+export { SmartProxy, type SmartProxyEvents } from './smart-proxy.js';
+export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions } from './options.js';
+export type {
+  IRouteConfig,
+  IRouteMatch,
+  IRouteAction,
+  IRouteTarget,
+  IRouteTls,
+  IRouteRedirect,
+  IRouteStatic,
+  IRouteSecurity,
+  IStaticCertificate,
+  IPortRange,
+  PortSpec,
+  TlsMode,
+  RouteActionType,
+  RedirectStatus,
+  SocketHandler,
+  ISocketHandlerContext,
+} from './routing/types.js';
+export {
+  SmartProxyError,
+  PortInUseError,
+  PortBindError,
+  RouteValidationError,
+  InvalidOptionError,
+  ProxyStateError,
+  CertificateError,
+  errorCodes,
+  type RouteProblem,
+} from './errors.js';
+export { PortManager, type PortEvents } from './ports/port-manager.js';
+export { RouteManager } from './routing/route-manager.js';
+export { CertificateManager } from './certificates/certificate-manager.js';
+export { createCertificateAuthority, createSelfSignedCertificate, type PemKeyPair } from './certificates/self-signed.js';

@@ -1,0 +1,145 @@
+/**
+ * Every error smartproxy hands to a user is a SmartProxyError with a stable
+ * `code`. Codes never change meaning and are never reused; the readme lists
+ * each one with what to do about it (a test keeps the two in step).
+ */
+
+const kSmartProxyError = Symbol.for('smartproxy.error');
+
+export class SmartProxyError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SmartProxyError';
+    this.code = code;
+    // Brand-checked so instanceof-style checks work across copies of the library.
+    Object.defineProperty(this, kSmartProxyError, { value: true });
+  }
+
+  static isSmartProxyError(value: unknown): value is SmartProxyError {
+    return typeof value === 'object' && value !== null && kSmartProxyError in value;
+  }
+}
+
+/** Another application already holds the port (EADDRINUSE on a port we do not own). */
+export class PortInUseError extends SmartProxyError {
+  readonly port: number;
+
+  constructor(port: number, options?: { cause?: unknown; host?: string }) {
+    const where = options?.host ? `${options.host}:${port}` : `port ${port}`;
+    super(
+      'EADDRINUSE',
+      `${where} is in use by another application, not by smartproxy: ` +
+        `stop that application or choose a different port for the routes that use ${port}`,
+      options,
+    );
+    this.name = 'PortInUseError';
+    this.port = port;
+  }
+}
+
+const bindAdvice: Record<string, string> = {
+  EACCES:
+    'ports below 1024 need privileges: run as root, grant the capability ' +
+    "(setcap 'cap_net_bind_service=+ep' $(which node)), " +
+    'or listen on a port >= 1024 and forward to it',
+  EADDRNOTAVAIL: 'the listen address is not assigned to this machine: check the host setting',
+};
+
+/** Binding a port failed for a reason other than another process holding it (EACCES, EADDRNOTAVAIL, …). */
+export class PortBindError extends SmartProxyError {
+  readonly port: number;
+  readonly syscallCode: string | undefined;
+
+  constructor(port: number, cause: unknown) {
+    const syscallCode = errnoCode(cause);
+    const advice = (syscallCode && bindAdvice[syscallCode]) ?? 'see the cause for details';
+    super(
+      'ERR_PORT_BIND',
+      `binding port ${port} failed${syscallCode ? ` (${syscallCode})` : ''}: ${advice}`,
+      { cause },
+    );
+    this.name = 'PortBindError';
+    this.port = port;
+    this.syscallCode = syscallCode;
+  }
+}
+
+export interface RouteProblem {
+  /** The route's name, or `routes[<index>]` when it has none. */
+  route: string;
+  /** Where in the route the problem is, e.g. `match.ports[1]`. */
+  path: string;
+  message: string;
+}
+
+/** One or more routes are invalid; `errors` lists every problem found, not just the first. */
+export class RouteValidationError extends SmartProxyError {
+  readonly errors: readonly RouteProblem[];
+
+  constructor(errors: RouteProblem[]) {
+    const shown = errors.slice(0, 5).map((e) => `${e.route} ${e.path}: ${e.message}`);
+    const more = errors.length > shown.length ? `; and ${errors.length - shown.length} more` : '';
+    super(
+      'ERR_ROUTE_VALIDATION',
+      `${errors.length} route problem${errors.length === 1 ? '' : 's'}, nothing was applied: ${shown.join('; ')}${more}`,
+    );
+    this.name = 'RouteValidationError';
+    this.errors = Object.freeze(errors.slice());
+  }
+}
+
+/** An option given to `new SmartProxy()` is invalid. */
+export class InvalidOptionError extends SmartProxyError {
+  constructor(option: string, expected: string, received: unknown) {
+    super(
+      'ERR_INVALID_OPTION',
+      `option "${option}" should be ${expected}, instead got ${describe(received)}`,
+    );
+    this.name = 'InvalidOptionError';
+  }
+}
+
+/** A method was called in a lifecycle state that does not allow it (e.g. updateRoutes after stop). */
+export class ProxyStateError extends SmartProxyError {
+  constructor(message: string) {
+    super('ERR_PROXY_STATE', message);
+    this.name = 'ProxyStateError';
+  }
+}
+
+/** Obtaining or renewing a certificate failed. */
+export class CertificateError extends SmartProxyError {
+  readonly domain: string;
+
+  constructor(domain: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_CERTIFICATE', `certificate for ${domain}: ${message}`, options);
+    this.name = 'CertificateError';
+    this.domain = domain;
+  }
+}
+
+/** Every code above, for documentation checks. */
+export const errorCodes = [
+  'EADDRINUSE',
+  'ERR_PORT_BIND',
+  'ERR_ROUTE_VALIDATION',
+  'ERR_INVALID_OPTION',
+  'ERR_PROXY_STATE',
+  'ERR_CERTIFICATE',
+] as const;
+
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}

@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import type { IRouteConfig } from './routing/types.js';
+
+export interface IAcmeOptions {
+  /** Account contact address, required by Let's Encrypt. */
+  email: string;
+  /** ACME directory. Default: Let's Encrypt staging, or production when useProduction is set. */
+  directoryUrl?: string;
+  /** Use Let's Encrypt production. Default: false (staging, whose certificates browsers do not trust). */
+  useProduction?: boolean;
+  /** Port the HTTP-01 challenge is answered on. Default: 80. */
+  port?: number;
+  /** Ports to answer HTTP-01 on when `port` is held by another application; public port 80 must be forwarded there. */
+  fallbackPorts?: number[];
+  /** Default: ['http-01']. */
+  challengeTypes?: ('http-01' | 'tls-alpn-01')[];
+  /** Renew when fewer days than this remain (or a third of the lifetime, whichever comes first). Default: 30. */
+  renewThresholdDays?: number;
+  /** Directory for certificates and the account key. Default: './certs'. */
+  certificateStore?: string;
+  /** Extra CAs trusted when talking to the ACME API (a test CA such as Pebble). */
+  caCertificates?: string | string[];
+  /** Skip acme-client's own pre-flight check of the challenge (it needs public DNS). Default: false. */
+  skipChallengeVerification?: boolean;
+}
+
+export interface ITimeoutOptions {
+  /** Time a new connection on a TLS port has to send its ClientHello. Default: 10000 ms. */
+  clientHelloMs?: number;
+  /** Time to receive a complete HTTP request head. Default: 30000 ms. */
+  headersMs?: number;
+  /** Idle keep-alive connections from clients are closed after this. Default: 60000 ms. */
+  keepAliveMs?: number;
+  /** Time to connect to an upstream. Default: 10000 ms. */
+  upstreamConnectMs?: number;
+  /** Time for an upstream to start its response. Default: 60000 ms (504 after). */
+  upstreamResponseMs?: number;
+  /** How long stop() lets open requests finish before closing them. Default: 5000 ms. */
+  drainMs?: number;
+}
+
+export interface ISmartProxyOptions {
+  routes: IRouteConfig[];
+  acme?: IAcmeOptions;
+  /** Default: a pino logger at 'info'. */
+  logger?: Logger;
+  /** Address every listener binds. Default: all interfaces. */
+  host?: string;
+  /** Peers (IPs/CIDRs) whose X-Forwarded-* headers are kept and extended; from anyone else they are replaced. Default: none. */
+  trustedProxies?: string[];
+  timeouts?: ITimeoutOptions;
+}
+
+export const defaultTimeouts: Required<ITimeoutOptions> = Object.freeze({
+  clientHelloMs: 10_000,
+  headersMs: 30_000,
+  keepAliveMs: 60_000,
+  upstreamConnectMs: 10_000,
+  upstreamResponseMs: 60_000,
+  drainMs: 5_000,
+});

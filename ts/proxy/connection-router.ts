@@ -1,0 +1,134 @@
+import type { Socket } from 'node:net';
+import { unmapIPv4 } from '../routing/ip-matcher.js';
+import { isClientAllowed, type Route } from '../routing/route.js';
+import type { PortTable } from '../routing/route-table.js';
+import type { ProxyContext } from './context.js';
+import { rememberSniRoute } from './http-handler.js';
+import type { HttpFronts } from './http-front.js';
+import { peekClientHello, type PeekResult } from './peek.js';
+import { runSocketHandler } from './socket-handler.js';
+import { forwardTcp } from './tcp-forward.js';
+import { terminateTls } from './tls-terminate.js';
+
+const httpAlpn = ['http/1.1'];
+
+/**
+ * Entry point of every accepted connection: accept → (peek) → match →
+ * action. It reads the route table current at that moment; the listener
+ * that accepted the socket knows nothing about routes.
+ */
+export class ConnectionRouter {
+  readonly #ctx: ProxyContext;
+  readonly #http: HttpFronts;
+
+  constructor(ctx: ProxyContext, http: HttpFronts) {
+    this.#ctx = ctx;
+    this.#http = http;
+  }
+
+  readonly handle = (socket: Socket, port: number): void => {
+    // First, before anything else can fail: a client reset must never become an uncaught error.
+    socket.on('error', (error) => {
+      this.#ctx.logger.debug({ port, err: error.message }, 'client socket error');
+      socket.destroy();
+    });
+    this.#ctx.tracker.add(socket);
+    const table = this.#ctx.routes.table.ports.get(port);
+    if (table === undefined) return void socket.destroy();
+    if (table.tls !== undefined) {
+      peekClientHello(socket, this.#ctx.timeouts.clientHelloMs, (result, buffered) => this.#afterPeek(socket, port, result, buffered));
+    } else {
+      this.#plain(socket, port, table, undefined);
+    }
+  };
+
+  #afterPeek(socket: Socket, port: number, result: PeekResult, buffered: Buffer): void {
+    // Routes may have changed while we waited for the ClientHello.
+    const table = this.#ctx.routes.table.ports.get(port);
+    if (table === undefined || socket.destroyed) return void socket.destroy();
+    switch (result.kind) {
+      case 'ok':
+        return this.#tls(socket, port, table, result.serverName, result.alpnProtocols, buffered);
+      case 'not-tls':
+        return this.#plain(socket, port, table, buffered);
+      default:
+        this.#ctx.logger.debug({ port, reason: 'reason' in result ? result.reason : result.kind }, 'closing connection without a usable ClientHello');
+        socket.destroy();
+    }
+  }
+
+  /** A connection that is not TLS: HTTP if the port parses HTTP, otherwise matched at once as TCP. */
+  #plain(socket: Socket, port: number, table: PortTable, peeked: Buffer | undefined): void {
+    if (table.http !== undefined) {
+      if (peeked !== undefined) socket.unshift(peeked);
+      this.#http.accept(port, socket);
+      socket.resume();
+      return;
+    }
+    const clientIp = clientIpOf(socket);
+    const route = table.tcp?.match(undefined, undefined, clientIp);
+    if (route === undefined) return void socket.destroy();
+    this.#tcpAction(socket, port, route, clientIp, undefined, peeked);
+  }
+
+  #tls(socket: Socket, port: number, table: PortTable, serverName: string | undefined, alpn: string[], peeked: Buffer): void {
+    const ctx = this.#ctx;
+    const clientIp = clientIpOf(socket);
+    if (alpn.includes('acme-tls/1') && serverName !== undefined) {
+      const challenge = ctx.certificates.answerTlsAlpnChallenge?.(serverName);
+      if (challenge !== undefined) return terminateTls(ctx, socket, peeked, challenge, ['acme-tls/1'], (s) => s.end());
+    }
+    // A TLS connection no TLS route claims may still go to a plain TCP catch-all as raw bytes.
+    const route = table.tls?.match(serverName, undefined, clientIp) ?? table.tcp?.match(undefined, undefined, clientIp);
+    if (route === undefined) {
+      ctx.logger.debug({ port, serverName }, 'no route for TLS server name');
+      return void socket.destroy();
+    }
+    if (route.tlsMode === undefined || route.tlsMode === 'passthrough') {
+      return this.#tcpAction(socket, port, route, clientIp, serverName, peeked);
+    }
+    const isHandler = route.action.type === 'socket-handler';
+    // Terminated HTTP is counted per request by the HTTP handler; a socket handler holds the connection.
+    if (isHandler ? !this.#admit(socket, route, clientIp) : !isClientAllowed(route, clientIp)) return void socket.destroy();
+    const secureContext = ctx.certificates.secureContextFor(route, serverName);
+    if (secureContext === undefined) {
+      ctx.logger.warn({ port, serverName, route: route.name }, 'no certificate available yet for this name; closing');
+      return void socket.destroy();
+    }
+    terminateTls(ctx, socket, peeked, secureContext, isHandler ? undefined : httpAlpn, (tlsSocket) => {
+      if (isHandler) return runSocketHandler(ctx, route, tlsSocket, port, clientIp, serverName);
+      rememberSniRoute(tlsSocket, route, serverName);
+      this.#http.accept(port, tlsSocket);
+    });
+  }
+
+  /** Actions on a whole connection: pipe it, hand it over, or refuse it. */
+  #tcpAction(socket: Socket, port: number, route: Route, clientIp: string, serverName: string | undefined, peeked: Buffer | undefined): void {
+    if (!this.#admit(socket, route, clientIp)) return;
+    switch (route.action.type) {
+      case 'forward':
+        return forwardTcp(this.#ctx, route, socket, port, peeked);
+      case 'socket-handler':
+        if (peeked !== undefined) socket.unshift(peeked);
+        return runSocketHandler(this.#ctx, route, socket, port, clientIp, serverName);
+      default:
+        socket.destroy();
+    }
+  }
+
+  /** Security checks before any upstream is contacted; counts the connection against the route's limit. */
+  #admit(socket: Socket, route: Route, clientIp: string): boolean {
+    const state = route.state;
+    if (!isClientAllowed(route, clientIp) || state.connections >= route.maxConnections) {
+      socket.destroy();
+      return false;
+    }
+    state.connections++;
+    socket.once('close', () => state.connections--);
+    return true;
+  }
+}
+
+function clientIpOf(socket: Socket): string {
+  return unmapIPv4(socket.remoteAddress ?? '');
+}

@@ -1,0 +1,27 @@
+import type { SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { ITimeoutOptions } from '../options.js';
+import type { IpMatcher } from '../routing/ip-matcher.js';
+import type { Route } from '../routing/route.js';
+import type { RouteManager } from '../routing/route-manager.js';
+import type { ConnectionTracker } from './connection-tracker.js';
+import type { UpstreamAgents } from './upstream-agents.js';
+
+/** Where terminating routes get their certificates; the CertificateManager implements it. */
+export interface SecureContextSource {
+  /** The context to terminate TLS with for this route and SNI; undefined when none is available yet. */
+  secureContextFor(route: Route, serverName: string | undefined): SecureContext | undefined;
+  /** Answers a TLS-ALPN-01 challenge on this connection when one is pending for the name; false otherwise. */
+  answerTlsAlpnChallenge?(serverName: string): SecureContext | undefined;
+}
+
+/** What every part of the data path shares, built once by SmartProxy. */
+export interface ProxyContext {
+  readonly routes: RouteManager;
+  readonly logger: Logger;
+  readonly timeouts: Required<ITimeoutOptions>;
+  readonly trustedProxies: IpMatcher | undefined;
+  readonly certificates: SecureContextSource;
+  readonly tracker: ConnectionTracker;
+  readonly agents: UpstreamAgents;
+}

@@ -1,0 +1,33 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Route } from '../routing/route.js';
+import { sendStatus } from './http-responses.js';
+import { expandTemplate } from './templates.js';
+
+/** Answers a redirect route: Location from the template, default 301. */
+export function sendRedirect(route: Route, req: IncomingMessage, res: ServerResponse, domain: string, port: number): void {
+  const redirect = route.action.redirect!;
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const location = expandTemplate(redirect.to, {
+    domain,
+    path: q === -1 ? url : url.slice(0, q),
+    port,
+    query: q === -1 ? '' : url.slice(q + 1),
+  });
+  res.writeHead(redirect.status ?? 301, { location, 'content-length': 0 });
+  res.end();
+}
+
+/** Answers a static route with its configured status, headers and body. */
+export function sendStatic(route: Route, res: ServerResponse): void {
+  const response = route.action.static!;
+  const body = response.body ?? '';
+  const headers: Record<string, string | number> = { ...response.headers };
+  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) headers['content-length'] = Buffer.byteLength(body);
+  res.writeHead(response.status ?? 200, headers);
+  res.end(body);
+}
+
+export function sendBlocked(res: ServerResponse): void {
+  sendStatus(res, 403, 'blocked by route');
+}

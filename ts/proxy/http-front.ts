@@ -1,0 +1,68 @@
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ProxyContext } from './context.js';
+import { handleRequest, handleUpgrade } from './http-handler.js';
+
+/**
+ * One http.Server per port that speaks HTTP, never listening itself: the
+ * port's single net.Server hands it sockets (plain, or TLS we terminated)
+ * with emit('connection'), so plain and terminated HTTP share the parser
+ * and one listener serves every protocol on the port.
+ */
+export class HttpFronts {
+  readonly #servers = new Map<number, Server>();
+  readonly #httpSockets = new WeakSet<Socket>();
+  readonly #ctx: ProxyContext;
+
+  constructor(ctx: ProxyContext) {
+    this.#ctx = ctx;
+  }
+
+  accept(port: number, socket: Socket): void {
+    this.#httpSockets.add(socket);
+    this.#serverFor(port).emit('connection', socket);
+  }
+
+  /** Whether the socket is an HTTP connection with no request in flight (safe to close when draining). */
+  isIdleHttp(socket: Socket): boolean {
+    return this.#httpSockets.has(socket) && this.#ctx.tracker.isIdle(socket);
+  }
+
+  /** Drops the server of a port no longer bound; its open connections finish on their own. */
+  release(port: number): void {
+    const server = this.#servers.get(port);
+    if (server === undefined) return;
+    this.#servers.delete(port);
+    server.close();
+  }
+
+  closeAll(): void {
+    for (const port of [...this.#servers.keys()]) this.release(port);
+  }
+
+  #serverFor(port: number): Server {
+    let server = this.#servers.get(port);
+    if (server !== undefined) return server;
+    const ctx = this.#ctx;
+    server = createServer({
+      headersTimeout: ctx.timeouts.headersMs,
+      requestTimeout: 0,
+      keepAliveTimeout: ctx.timeouts.keepAliveMs,
+      // Checked every second; Node's default of 30 s would let slowloris clients linger far past headersTimeout.
+      connectionsCheckingInterval: 1000,
+    });
+    server.on('request', (req, res) => handleRequest(ctx, port, req, res));
+    server.on('upgrade', (req, socket: Socket, head: Buffer) => handleUpgrade(ctx, port, req, socket, head));
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      ctx.logger.debug({ port, err: error.message }, 'bad HTTP request');
+      if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
+      const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+    // Node starts its header/request timeout checks when a server starts
+    // listening; this one never listens, so tell it once that it is serving.
+    server.emit('listening');
+    this.#servers.set(port, server);
+    return server;
+  }
+}

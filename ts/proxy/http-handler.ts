@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { normaliseHostname } from '../routing/domain-matcher.js';
+import { unmapIPv4 } from '../routing/ip-matcher.js';
+import { requestPath } from '../routing/path-matcher.js';
+import { isClientAllowed, type Route } from '../routing/route.js';
+import type { ProxyContext } from './context.js';
+import type { ForwardedFacts } from './forwarded-headers.js';
+import { sendBlocked, sendRedirect, sendStatic } from './http-actions.js';
+import { forwardHttp } from './http-forward.js';
+import { sendStatus, writeRawStatus } from './http-responses.js';
+import { forwardUpgrade } from './websocket.js';
+
+/** The route a terminated TLS connection was accepted for (chosen by SNI), kept for the 421 check. */
+const sniRoutes = new WeakMap<Socket, { route: Route; serverName: string | undefined }>();
+
+export function rememberSniRoute(socket: TLSSocket, route: Route, serverName: string | undefined): void {
+  sniRoutes.set(socket, { route, serverName });
+}
+
+type Matched = { route: Route; facts: ForwardedFacts; domain: string } | { status: number; detail: string };
+
+/**
+ * Picks the route for one request by Host and path. Every request on a
+ * keep-alive connection is matched afresh against the current table, so
+ * two requests on one connection may go to different routes, and a route
+ * update applies from the next request on.
+ */
+function matchRequest(ctx: ProxyContext, port: number, req: IncomingMessage): Matched {
+  const socket = req.socket;
+  const secure = (socket as TLSSocket).encrypted === true;
+  const portTable = ctx.routes.table.ports.get(port);
+  const index = secure ? portTable?.tls : portTable?.http;
+  const rawHost = req.headers.host;
+  const domain = normaliseHostname(rawHost);
+  const clientIp = unmapIPv4(socket.remoteAddress ?? '');
+  const route = index?.match(domain, requestPath(req.url ?? '/'), clientIp);
+  if (route === undefined) return { status: 404, detail: 'no route matches this host and path' };
+  if (secure) {
+    const accepted = sniRoutes.get(socket);
+    if (route.tlsMode === 'passthrough' || (accepted !== undefined && !sameTlsIdentity(accepted, route, domain))) {
+      return { status: 421, detail: 'this connection was made for a different host; open a new one' };
+    }
+  }
+  if (!isClientAllowed(route, clientIp)) return { status: 403, detail: 'your address is not allowed' };
+  const facts = { clientIp, proto: secure ? 'https' : 'http', host: rawHost, port };
+  return { route, facts, domain: domain ?? '' };
+}
+
+/** A Host naming another route is only served on this connection if that route would present the same certificate. */
+function sameTlsIdentity(accepted: { route: Route; serverName: string | undefined }, route: Route, domain: string | undefined): boolean {
+  if (route === accepted.route || domain === accepted.serverName) return true;
+  const a = accepted.route.action.tls;
+  const b = route.action.tls;
+  if (a === undefined || b === undefined || a.mode !== b.mode) return false;
+  const ca = a.certificate;
+  const cb = b.certificate;
+  return typeof ca === 'object' && typeof cb === 'object' && ca.cert === cb.cert;
+}
+
+export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMessage, res: ServerResponse): void {
+  const matched = matchRequest(ctx, port, req);
+  if ('status' in matched) return sendStatus(res, matched.status, matched.detail);
+  const { route, facts, domain } = matched;
+  if (route.requestHandler !== undefined) return route.requestHandler(req, res);
+  const state = route.state;
+  if (state.connections >= route.maxConnections) return sendStatus(res, 503, 'route is at its connection limit');
+  state.connections++;
+  ctx.tracker.requestStarted(req.socket);
+  res.once('close', () => {
+    state.connections--;
+    ctx.tracker.requestFinished(req.socket);
+  });
+  switch (route.action.type) {
+    case 'forward':
+      return forwardHttp(ctx, route, req, res, facts);
+    case 'redirect':
+      return sendRedirect(route, req, res, domain, port);
+    case 'static':
+      return sendStatic(route, res);
+    default:
+      return sendBlocked(res);
+  }
+}
+
+export function handleUpgrade(ctx: ProxyContext, port: number, req: IncomingMessage, socket: Socket, head: Buffer): void {
+  socket.on('error', () => socket.destroy());
+  const matched = matchRequest(ctx, port, req);
+  if ('status' in matched) return writeRawStatus(socket, matched.status);
+  const { route, facts } = matched;
+  if (route.action.type !== 'forward') return writeRawStatus(socket, route.action.type === 'block' ? 403 : 400);
+  const state = route.state;
+  if (state.connections >= route.maxConnections) return writeRawStatus(socket, 503);
+  state.connections++;
+  socket.once('close', () => state.connections--);
+  forwardUpgrade(ctx, route, req, socket, head, facts);
+}

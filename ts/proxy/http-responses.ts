@@ -1,0 +1,28 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+
+/** A short plain-text answer from the proxy itself (404, 403, 502, …). */
+export function sendStatus(res: ServerResponse, status: number, detail?: string, close = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${status} ${STATUS_CODES[status] ?? ''}${detail ? `: ${detail}` : ''}\n`;
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+/** The same, written raw to a socket that has left the HTTP parser (a refused WebSocket upgrade). */
+export function writeRawStatus(socket: Socket, status: number): void {
+  const text = STATUS_CODES[status] ?? '';
+  const body = `${status} ${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,34 @@
+import { connect, type Socket } from 'node:net';
+import type { Route } from '../routing/route.js';
+import type { ProxyContext } from './context.js';
+import { pickTarget } from './route-target.js';
+import { pipeSockets } from './socket-pipe.js';
+
+/**
+ * Connects to the route's target and pipes the client through, replaying
+ * the bytes already read while peeking. The upstream gets its error handler
+ * before it can fail; a refused or timed-out connect closes the client.
+ */
+export function forwardTcp(ctx: ProxyContext, route: Route, client: Socket, port: number, initial?: Buffer): void {
+  const target = pickTarget(route, port);
+  const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+  const timer = setTimeout(() => upstream.destroy(new Error('upstream connect timeout')), ctx.timeouts.upstreamConnectMs);
+  const failBeforeConnect = (error: Error) => {
+    clearTimeout(timer);
+    ctx.logger.warn({ route: route.name, target, err: error.message }, 'upstream connection failed');
+    client.destroy();
+  };
+  upstream.once('error', failBeforeConnect);
+  // A client that gives up while we connect takes the upstream attempt with it.
+  const abandon = () => upstream.destroy();
+  client.once('close', abandon);
+  upstream.once('connect', () => {
+    clearTimeout(timer);
+    upstream.off('error', failBeforeConnect);
+    client.off('close', abandon);
+    if (client.destroyed) return void upstream.destroy();
+    if (initial !== undefined && initial.length > 0) upstream.write(initial);
+    pipeSockets(client, upstream);
+    client.resume();
+  });
+}

@@ -1,0 +1,68 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Route } from '../routing/route.js';
+import type { ProxyContext } from './context.js';
+import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
+import { endToEndHeaders } from './hop-headers.js';
+import { writeRawStatus } from './http-responses.js';
+import { pickTarget } from './route-target.js';
+import { pipeSockets } from './socket-pipe.js';
+
+/**
+ * Proxies an Upgrade request (WebSocket or any other protocol switch): the
+ * handshake goes upstream with its Upgrade header and every subprotocol
+ * header intact; on 101 both sockets are piped raw, otherwise the upstream's
+ * refusal is relayed to the client.
+ */
+export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMessage, client: Socket, head: Buffer, facts: ForwardedFacts): void {
+  const target = pickTarget(route, facts.port);
+  const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
+  const headers = addForwardedHeaders(endToEndHeaders(req.rawHeaders), facts, ctx.trustedProxies);
+  headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
+  const options = {
+    host: target.host,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers,
+    setHost: false,
+    agent: false as const,
+    ...(reencrypt ? { rejectUnauthorized: false } : {}),
+  };
+  const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
+  const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), ctx.timeouts.upstreamResponseMs);
+  const abandon = () => upstream.destroy();
+  client.once('close', abandon);
+
+  upstream.on('error', (error) => {
+    clearTimeout(timer);
+    ctx.logger.warn({ route: route.name, target, err: error.message }, 'upstream upgrade failed');
+    if (!client.destroyed) writeRawStatus(client, 502);
+  });
+  upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
+    clearTimeout(timer);
+    client.off('close', abandon);
+    upstreamSocket.on('error', () => client.destroy());
+    if (client.destroyed) return void upstreamSocket.destroy();
+    client.write(responseHead(upstreamRes, endToEndHeaders(upstreamRes.rawHeaders, upgradeHeaders)));
+    if (upstreamHead.length > 0) client.write(upstreamHead);
+    if (head.length > 0) upstreamSocket.write(head);
+    pipeSockets(client, upstreamSocket);
+  });
+  upstream.on('response', (upstreamRes) => {
+    // The upstream declined to switch protocols: relay its answer and close.
+    clearTimeout(timer);
+    client.write(responseHead(upstreamRes, [...endToEndHeaders(upstreamRes.rawHeaders), 'Connection', 'close']));
+    upstreamRes.pipe(client);
+  });
+  upstream.end();
+}
+
+const upgradeHeaders: ReadonlySet<string> = new Set(['connection', 'upgrade']);
+
+function responseHead(res: IncomingMessage, headers: string[]): string {
+  let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return head + '\r\n';
+}

@@ -1,0 +1,109 @@
+import type { Route } from './route.js';
+
+/**
+ * Routes of one port, indexed by domain so a lookup costs the same with ten
+ * routes or ten thousand: exact names and `*.suffix` wildcards are map hits,
+ * only the rare glob patterns and the domain-less routes are scanned.
+ *
+ * Precedence: priority, then domain specificity (exact > longer wildcard >
+ * glob > any), then path specificity, then the order routes were given in.
+ */
+export class RouteIndex {
+  readonly #exact = new Map<string, Route[]>();
+  readonly #wildcard = new Map<string, Route[]>();
+  readonly #globs: Route[] = [];
+  readonly #any: Route[] = [];
+  readonly routes: readonly Route[];
+
+  constructor(routes: readonly Route[]) {
+    this.routes = routes;
+    for (const route of routes) {
+      if (route.domains === undefined) {
+        this.#any.push(route);
+        continue;
+      }
+      for (const domain of route.domains) {
+        if (domain.kind === 'exact') push(this.#exact, domain.name, route);
+        else if (domain.kind === 'wildcard') push(this.#wildcard, domain.suffix, route);
+        else if (domain.kind === 'any') this.#any.push(route);
+        else if (this.#globs.at(-1) !== route) this.#globs.push(route);
+      }
+    }
+    for (const list of this.#exact.values()) list.sort(byPrecedence);
+    for (const list of this.#wildcard.values()) list.sort(byPrecedence);
+    this.#globs.sort(byPrecedence);
+    this.#any.sort(byPrecedence);
+  }
+
+  /**
+   * The best route for a connection or request. `path` undefined means the
+   * path is not known yet (a TLS ClientHello): path conditions are ignored.
+   */
+  match(domain: string | undefined, path: string | undefined, clientIp: string): Route | undefined {
+    const best: Best = { route: undefined, rank: -1 };
+    if (domain !== undefined) {
+      considerList(best, this.#exact.get(domain), 3_000_000, path, clientIp);
+      for (let dot = domain.indexOf('.'); dot !== -1; dot = domain.indexOf('.', dot + 1)) {
+        const list = this.#wildcard.get(domain.slice(dot + 1));
+        if (list !== undefined) considerList(best, list, 2_000_000 + domain.length - dot, path, clientIp);
+      }
+      for (const route of this.#globs) {
+        if (globMatches(route, domain) && conditionsHold(route, path, clientIp)) consider(best, route, 1_000_000);
+      }
+    }
+    considerList(best, this.#any, 0, path, clientIp);
+    return best.route;
+  }
+}
+
+interface Best {
+  route: Route | undefined;
+  rank: number;
+}
+
+function considerList(best: Best, list: Route[] | undefined, rank: number, path: string | undefined, ip: string): void {
+  if (list === undefined) return;
+  // Lists are sorted by precedence, so the first route that fits is this list's best.
+  for (const route of list) {
+    if (conditionsHold(route, path, ip)) return consider(best, route, rank);
+  }
+}
+
+function consider(best: Best, route: Route, rank: number): void {
+  const current = best.route;
+  if (current === undefined || outranks(route, rank, current, best.rank)) {
+    best.route = route;
+    best.rank = rank;
+  }
+}
+
+function outranks(a: Route, aRank: number, b: Route, bRank: number): boolean {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (aRank !== bRank) return aRank > bRank;
+  const aPath = a.path?.specificity ?? 0;
+  const bPath = b.path?.specificity ?? 0;
+  if (aPath !== bPath) return aPath > bPath;
+  return a.id < b.id;
+}
+
+function conditionsHold(route: Route, path: string | undefined, clientIp: string): boolean {
+  if (path !== undefined && route.path !== undefined && !route.path.matches(path)) return false;
+  return route.clientIp === undefined || route.clientIp.matches(clientIp);
+}
+
+function globMatches(route: Route, domain: string): boolean {
+  return route.domains!.some((d) => d.kind === 'glob' && d.matcher.match(domain));
+}
+
+function byPrecedence(a: Route, b: Route): number {
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  const pathDelta = (b.path?.specificity ?? 0) - (a.path?.specificity ?? 0);
+  return pathDelta !== 0 ? pathDelta : a.id - b.id;
+}
+
+function push(map: Map<string, Route[]>, key: string, route: Route): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [route]);
+  // A route naming one domain twice arrives twice in a row.
+  else if (list.at(-1) !== route) list.push(route);
+}

@@ -1,0 +1,98 @@
+import type { Socket } from 'node:net';
+
+/** A port range, inclusive at both ends. */
+export interface IPortRange {
+  from: number;
+  to: number;
+}
+
+export type PortSpec = number | IPortRange | (number | IPortRange)[];
+
+export interface IRouteMatch {
+  /** Ports the route listens on: a number, a range, or a list of both. */
+  ports: PortSpec;
+  /**
+   * Host names matched against the HTTP Host header or the TLS SNI:
+   * `'example.com'`, `'*.example.com'` (any depth of subdomain), `'*'`. Case-insensitive.
+   * Omitted: the route matches any domain, and connections that carry none.
+   */
+  domains?: string | string[];
+  /** Request path glob for HTTP routes, e.g. `'/api/*'` or `'/static/**'`. The query string is ignored. */
+  path?: string;
+  /** Client addresses or CIDRs the route applies to, e.g. `['10.0.0.0/8', '::1']`. */
+  clientIp?: string[];
+}
+
+export interface IRouteTarget {
+  /** Upstream host; a list is used round-robin. */
+  host: string | string[];
+  /** Upstream port; `'preserve'` uses the port the client connected to. */
+  port: number | 'preserve';
+}
+
+export interface IStaticCertificate {
+  key: string;
+  cert: string;
+  ca?: string;
+}
+
+export type TlsMode = 'passthrough' | 'terminate' | 'terminate-and-reencrypt';
+
+export interface IRouteTls {
+  mode: TlsMode;
+  /** For terminating modes: `'auto'` (ACME) or a static PEM key pair. */
+  certificate?: 'auto' | IStaticCertificate;
+}
+
+export type RedirectStatus = 301 | 302 | 307 | 308;
+
+export interface IRouteRedirect {
+  /** Location; may use `{domain}`, `{path}`, `{port}` and `{query}`. */
+  to: string;
+  /** Default: 301. */
+  status?: RedirectStatus;
+}
+
+export interface IRouteStatic {
+  /** Default: 200. */
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** What a socket handler is told about the connection it receives. */
+export interface ISocketHandlerContext {
+  port: number;
+  clientIp: string;
+  domain: string | undefined;
+  routeName: string;
+}
+
+export type SocketHandler = (socket: Socket, context: ISocketHandlerContext) => void | Promise<void>;
+
+export type RouteActionType = 'forward' | 'redirect' | 'block' | 'static' | 'socket-handler';
+
+export interface IRouteAction {
+  type: RouteActionType;
+  target?: IRouteTarget;
+  tls?: IRouteTls;
+  redirect?: IRouteRedirect;
+  static?: IRouteStatic;
+  socketHandler?: SocketHandler;
+}
+
+export interface IRouteSecurity {
+  ipAllowList?: string[];
+  ipBlockList?: string[];
+  maxConnections?: number;
+}
+
+export interface IRouteConfig {
+  /** Unique among the routes given together; used in logs and errors. */
+  name?: string;
+  /** Higher wins; between equal priorities the more specific match wins. Default: 0. */
+  priority?: number;
+  match: IRouteMatch;
+  action: IRouteAction;
+  security?: IRouteSecurity;
+}

@@ -1,0 +1,245 @@
+import type { RouteProblem } from '../errors.js';
+import { domainPatternProblem } from './domain-matcher.js';
+import { ipPatternProblem } from './ip-matcher.js';
+import { pathPatternProblem } from './path-matcher.js';
+
+/**
+ * Checks a whole route list and returns every problem found, so a user fixes
+ * a config in one pass. Runs once per updateRoutes(), never per connection.
+ */
+export function validateRoutes(routes: unknown): RouteProblem[] {
+  if (!Array.isArray(routes)) {
+    return [{ route: 'routes', path: '', message: 'should be an array of routes' }];
+  }
+  const problems: RouteProblem[] = [];
+  const names = new Map<string, number>();
+  routes.forEach((route: unknown, index) => {
+    const label = routeLabel(route, index);
+    const report = (path: string, message: string) => problems.push({ route: label, path, message });
+    validateRoute(route, report);
+    const name = isObject(route) ? route.name : undefined;
+    if (typeof name === 'string') {
+      const first = names.get(name);
+      if (first !== undefined) report('name', `duplicate name: routes[${first}] is also called '${name}'`);
+      else names.set(name, index);
+    }
+  });
+  return problems;
+}
+
+export function routeLabel(route: unknown, index: number): string {
+  const name = isObject(route) ? route.name : undefined;
+  return typeof name === 'string' && name.length > 0 ? name : `routes[${index}]`;
+}
+
+type Report = (path: string, message: string) => void;
+type Obj = Record<string, unknown>;
+
+const routeKeys = ['name', 'priority', 'match', 'action', 'security'];
+const matchKeys = ['ports', 'domains', 'path', 'clientIp'];
+const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandler'];
+const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler'];
+const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
+const redirectStatuses = [301, 302, 307, 308];
+const controlChars = /[\u0000-\u001f\u007f]/;
+
+function validateRoute(route: unknown, report: Report): void {
+  if (!isObject(route)) return report('', 'should be an object with match and action');
+  unknownKeys(route, routeKeys, '', report);
+  if (route.name !== undefined && (typeof route.name !== 'string' || route.name.length === 0)) {
+    report('name', 'should be a non-empty string');
+  }
+  if (route.priority !== undefined && !Number.isFinite(route.priority)) report('priority', 'should be a finite number');
+  if (!isObject(route.match)) report('match', 'is required: an object with at least ports');
+  else validateMatch(route.match, report);
+  if (!isObject(route.action)) report('action', "is required: an object with a type such as 'forward'");
+  else validateAction(route.action, isObject(route.match) ? route.match : {}, report);
+  if (route.security !== undefined) validateSecurity(route.security, report);
+}
+
+function validateMatch(match: Obj, report: Report): void {
+  unknownKeys(match, matchKeys, 'match.', report);
+  validatePorts(match.ports, report);
+  if (match.domains !== undefined) {
+    const domains = typeof match.domains === 'string' ? [match.domains] : match.domains;
+    if (!Array.isArray(domains) || domains.length === 0) {
+      report('match.domains', 'should be a host name or a non-empty list of them');
+    } else {
+      domains.forEach((d: unknown, i) => {
+        const problem = domainPatternProblem(d);
+        if (problem) report(`match.domains[${i}]`, problem);
+      });
+    }
+  }
+  if (match.path !== undefined) {
+    const problem = pathPatternProblem(match.path);
+    if (problem) report('match.path', problem);
+  }
+  if (match.clientIp !== undefined) validateIpList(match.clientIp, 'match.clientIp', report);
+}
+
+function validatePorts(ports: unknown, report: Report): void {
+  if (ports === undefined) return report('match.ports', 'is required: a port, a {from, to} range, or a list of them');
+  const list = Array.isArray(ports) ? ports : [ports];
+  if (list.length === 0) return report('match.ports', 'should list at least one port');
+  list.forEach((entry: unknown, i) => {
+    const path = Array.isArray(ports) ? `match.ports[${i}]` : 'match.ports';
+    if (typeof entry === 'number') {
+      if (!isPort(entry)) report(path, `${entry} is not a port: use an integer from 1 to 65535`);
+    } else if (isObject(entry)) {
+      if (!isPort(entry.from) || !isPort(entry.to)) report(path, 'range needs integer from and to, each 1-65535');
+      else if (entry.from > entry.to) report(path, `range from ${entry.from} is above to ${entry.to}`);
+    } else {
+      report(path, 'should be a port number or a {from, to} range');
+    }
+  });
+}
+
+function validateAction(action: Obj, match: Obj, report: Report): void {
+  unknownKeys(action, actionKeys, 'action.', report);
+  const type = action.type;
+  if (typeof type !== 'string' || !actionTypes.includes(type)) {
+    report('action.type', `should be one of ${actionTypes.join(', ')}, instead got ${show(type)}`);
+    return;
+  }
+  const tls = action.tls;
+  let tlsMode: string | undefined;
+  if (tls !== undefined) tlsMode = validateTls(tls, type, report);
+
+  if (type === 'forward') {
+    if (action.target === undefined) report('action.target', 'is required for forward: { host, port }');
+    else validateTarget(action.target, report);
+  } else if (action.target !== undefined) {
+    report('action.target', `is only used by forward routes, not ${type}`);
+  }
+  if (type === 'redirect') validateRedirect(action.redirect, report);
+  if (type === 'static') validateStatic(action.static, report);
+  if (type === 'socket-handler' && typeof action.socketHandler !== 'function') {
+    report('action.socketHandler', 'is required for socket-handler: a function (socket, context) => void');
+  }
+  if (tlsMode === 'passthrough' && match.path !== undefined) {
+    report('match.path', 'cannot be matched on passthrough TLS: the proxy never sees the request');
+  }
+  const isHttpOnly = type === 'redirect' || type === 'static' || match.path !== undefined;
+  if (type === 'socket-handler' && (match.domains !== undefined || match.path !== undefined) && tls === undefined) {
+    report('match', 'socket-handler routes without tls cannot match domains or paths: there is no SNI or request to read them from');
+  }
+  if (isHttpOnly && tlsMode === 'passthrough') {
+    report('action.tls.mode', `${type === 'forward' ? 'path routes' : type} cannot use passthrough: use terminate`);
+  }
+}
+
+function validateTls(tls: unknown, type: string, report: Report): string | undefined {
+  if (!isObject(tls)) {
+    report('action.tls', 'should be { mode, certificate? }');
+    return undefined;
+  }
+  unknownKeys(tls, ['mode', 'certificate'], 'action.tls.', report);
+  const mode = tls.mode;
+  if (typeof mode !== 'string' || !tlsModes.includes(mode)) {
+    report('action.tls.mode', `should be one of ${tlsModes.join(', ')}, instead got ${show(mode)}`);
+    return undefined;
+  }
+  const cert = tls.certificate;
+  if (mode === 'passthrough') {
+    if (cert !== undefined) report('action.tls.certificate', 'is not used with passthrough: the upstream terminates TLS');
+    if (type !== 'forward' && type !== 'block') report('action.tls.mode', `passthrough needs a forward route, not ${type}`);
+  } else if (cert === undefined) {
+    report('action.tls.certificate', `is required for ${mode}: 'auto' or { key, cert }`);
+  } else if (cert !== 'auto') {
+    if (!isObject(cert) || typeof cert.key !== 'string' || typeof cert.cert !== 'string') {
+      report('action.tls.certificate', "should be 'auto' or { key, cert, ca? } with PEM strings");
+    } else {
+      if (!cert.key.includes('PRIVATE KEY')) report('action.tls.certificate.key', 'should be a PEM private key');
+      if (!cert.cert.includes('CERTIFICATE')) report('action.tls.certificate.cert', 'should be a PEM certificate');
+      if (cert.ca !== undefined && typeof cert.ca !== 'string') report('action.tls.certificate.ca', 'should be a PEM string');
+    }
+  }
+  return mode;
+}
+
+function validateTarget(target: unknown, report: Report): void {
+  if (!isObject(target)) return report('action.target', 'should be { host, port }');
+  unknownKeys(target, ['host', 'port'], 'action.target.', report);
+  const hosts = typeof target.host === 'string' ? [target.host] : target.host;
+  if (!Array.isArray(hosts) || hosts.length === 0) {
+    report('action.target.host', 'should be a host name or a non-empty list of them');
+  } else {
+    hosts.forEach((h: unknown, i) => {
+      if (typeof h !== 'string' || h.length === 0 || /[\s/]/.test(h)) {
+        report(Array.isArray(target.host) ? `action.target.host[${i}]` : 'action.target.host', 'should be a host name or IP address');
+      }
+    });
+  }
+  if (target.port !== 'preserve' && !isPort(target.port)) {
+    report('action.target.port', `should be an integer from 1 to 65535 or 'preserve', instead got ${show(target.port)}`);
+  }
+}
+
+function validateRedirect(redirect: unknown, report: Report): void {
+  if (!isObject(redirect)) return report('action.redirect', 'is required for redirect: { to, status? }');
+  unknownKeys(redirect, ['to', 'status'], 'action.redirect.', report);
+  if (typeof redirect.to !== 'string' || redirect.to.length === 0) report('action.redirect.to', 'should be a URL or path template');
+  else if (controlChars.test(redirect.to)) report('action.redirect.to', 'should not contain control characters (CR/LF)');
+  if (redirect.status !== undefined && !redirectStatuses.includes(redirect.status as number)) {
+    report('action.redirect.status', `should be one of ${redirectStatuses.join(', ')}`);
+  }
+}
+
+function validateStatic(response: unknown, report: Report): void {
+  if (!isObject(response)) return report('action.static', 'is required for static: { status?, headers?, body? }');
+  unknownKeys(response, ['status', 'headers', 'body'], 'action.static.', report);
+  const status = response.status;
+  if (status !== undefined && (!Number.isInteger(status) || (status as number) < 200 || (status as number) > 599)) {
+    report('action.static.status', 'should be an HTTP status from 200 to 599');
+  }
+  if (response.body !== undefined && typeof response.body !== 'string') report('action.static.body', 'should be a string');
+  if (response.headers !== undefined) {
+    if (!isObject(response.headers)) return report('action.static.headers', 'should be an object of strings');
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) report(`action.static.headers.${name}`, 'is not a valid header name');
+      if (typeof value !== 'string' || controlChars.test(value)) {
+        report(`action.static.headers.${name}`, 'should be a string without control characters');
+      }
+    }
+  }
+}
+
+function validateSecurity(security: unknown, report: Report): void {
+  if (!isObject(security)) return report('security', 'should be { ipAllowList?, ipBlockList?, maxConnections? }');
+  unknownKeys(security, ['ipAllowList', 'ipBlockList', 'maxConnections'], 'security.', report);
+  if (security.ipAllowList !== undefined) validateIpList(security.ipAllowList, 'security.ipAllowList', report);
+  if (security.ipBlockList !== undefined) validateIpList(security.ipBlockList, 'security.ipBlockList', report);
+  const max = security.maxConnections;
+  if (max !== undefined && (!Number.isInteger(max) || (max as number) < 1)) {
+    report('security.maxConnections', 'should be a positive integer');
+  }
+}
+
+function validateIpList(list: unknown, path: string, report: Report): void {
+  if (!Array.isArray(list)) return report(path, 'should be a list of IP addresses or CIDRs');
+  list.forEach((entry: unknown, i) => {
+    const problem = ipPatternProblem(entry);
+    if (problem) report(`${path}[${i}]`, problem);
+  });
+}
+
+function unknownKeys(object: Obj, known: string[], prefix: string, report: Report): void {
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => k.startsWith(key) || key.startsWith(k));
+    report(`${prefix}${key}`, `is not a known field${near ? ` (did you mean '${near}'?)` : ''}`);
+  }
+}
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : String(value);
+}
