@@ -1,4 +1,7 @@
 import type { Logger } from 'pino';
+import type { CertProvisionFunction } from './certificates/certificate-manager.js';
+import type { IChallengeStore } from './certificates/challenge-store.js';
+import type { ICertificateStore } from './certificates/store.js';
 import type { IRouteConfig } from './routing/types.js';
 
 export interface IAcmeOptions {
@@ -16,12 +19,16 @@ export interface IAcmeOptions {
   challengeTypes?: ('http-01' | 'tls-alpn-01')[];
   /** Renew when fewer days than this remain (or a third of the lifetime, whichever comes first). Default: 30. */
   renewThresholdDays?: number;
-  /** Directory for certificates and the account key. Default: './certs'. */
-  certificateStore?: string;
+  /** Directory for certificates and the account key, or a store of your own. Default: './certs'. */
+  certificateStore?: string | ICertificateStore;
+  /** Where pending HTTP-01 tokens are kept; share one between proxy processes behind one address. Default: in memory. */
+  challengeStore?: IChallengeStore;
   /** Extra CAs trusted when talking to the ACME API (a test CA such as Pebble). */
   caCertificates?: string | string[];
   /** Skip acme-client's own pre-flight check of the challenge (it needs public DNS). Default: false. */
   skipChallengeVerification?: boolean;
+  /** How often a pending order is polled (acme-client's backoffMin). Default: 5000 ms. */
+  pollIntervalMs?: number;
 }
 
 export interface ITimeoutOptions {
@@ -42,6 +49,12 @@ export interface ITimeoutOptions {
 export interface ISmartProxyOptions {
   routes: IRouteConfig[];
   acme?: IAcmeOptions;
+  /**
+   * Supplies certificates for `certificate: 'auto'` routes yourself: return
+   * `{ key, cert, ca? }`, or `'http01'` to have ACME obtain it. When it throws,
+   * ACME is used if configured.
+   */
+  certProvisionFunction?: CertProvisionFunction;
   /** Default: a pino logger at 'info'. */
   logger?: Logger;
   /** Address every listener binds. Default: all interfaces. */

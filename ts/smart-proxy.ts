@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { CertificateManager } from './certificates/certificate-manager.js';
-import { InvalidOptionError, ProxyStateError, RouteValidationError } from './errors.js';
+import { CertificateManager, type CertificateEvents } from './certificates/certificate-manager.js';
+import { challengePathPrefix } from './certificates/http01-responder.js';
+import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError } from './errors.js';
 import { defaultLogger } from './logger.js';
 import { defaultTimeouts, type ISmartProxyOptions } from './options.js';
 import { PortManager } from './ports/port-manager.js';
@@ -11,6 +12,7 @@ import type { ProxyContext } from './proxy/context.js';
 import { HttpFronts } from './proxy/http-front.js';
 import { UpstreamAgents } from './proxy/upstream-agents.js';
 import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
+import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
 import type { IRouteConfig } from './routing/types.js';
 import { frozenCopy } from './util/deep-copy.js';
@@ -20,12 +22,15 @@ export interface SmartProxyEvents {
   'port-bound': [{ port: number }];
   'port-released': [{ port: number }];
   'routes-updated': [{ routes: number; ports: number[] }];
-  'certificate-issued': [{ domain: string; expiryDate: Date }];
-  'certificate-renewed': [{ domain: string; expiryDate: Date }];
-  'certificate-failed': [{ domain: string; error: Error; retryAt?: Date }];
+  'certificate-issued': [CertificateEvents['certificate-issued']];
+  'certificate-renewed': [CertificateEvents['certificate-renewed']];
+  'certificate-failed': [CertificateEvents['certificate-failed']];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Name of the internal route that answers HTTP-01 challenges. */
+export const challengeRouteName = 'smartproxy:acme-challenge';
 
 /**
  * The proxy: routes in, listeners out. Every change of routes is one
@@ -43,6 +48,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #agents = new UpstreamAgents();
   readonly #http: HttpFronts;
   readonly #drainMs: number;
+  readonly #acmePorts: number[];
   #initialRoutes: readonly IRouteConfig[];
   #state: State = 'new';
 
@@ -53,7 +59,18 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.#initialRoutes = frozenCopy(options.routes);
     const timeouts = { ...defaultTimeouts, ...options.timeouts };
     this.#drainMs = timeouts.drainMs;
-    this.certificateManager = new CertificateManager({ logger: this.#logger });
+    this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
+    this.certificateManager = new CertificateManager({
+      logger: this.#logger,
+      acme: options.acme,
+      certProvisionFunction: options.certProvisionFunction,
+      challengeRoutes: {
+        ensureChallengeRoute: (responder) => this.#ensureChallengeRoute(responder),
+        releaseChallengeRoute: () => this.removeInternalRoute(challengeRouteName),
+      },
+      // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
+      emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
+    });
     const ctx: ProxyContext = {
       routes: this.routeManager,
       logger: this.#logger,
@@ -109,6 +126,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   /** Adds or replaces an internal route (the ACME challenge responder), through the same transaction. */
   setInternalRoute(route: InternalRoute): Promise<void> {
     return this.#queue.run(async () => {
+      if (this.#state !== 'running') throw new ProxyStateError(`cannot add route ${route.config.name}: the proxy is ${this.#state}`);
       const others = this.routeManager.getInternalRoutes().filter((r) => r.config.name !== route.config.name);
       await this.#apply(this.routeManager.getRoutes(), [...others, route]);
     });
@@ -145,6 +163,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
         return;
       }
       this.#state = 'stopping';
+      this.certificateManager.stop();
       await this.portManager.closeAll();
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
@@ -156,7 +175,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
 
   async #apply(userRoutes: readonly IRouteConfig[], internalRoutes: readonly InternalRoute[]): Promise<void> {
     const prepared = this.routeManager.prepare(userRoutes, internalRoutes);
-    const certificateProblems = this.certificateManager.checkStaticCertificates(prepared.table);
+    const certificateProblems = this.certificateManager.checkRoutes(prepared.table);
     if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
     const { gained, lost } = this.#portDelta(prepared);
     await this.#acquirePorts(gained);
@@ -166,6 +185,37 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const ports = prepared.table.portNumbers();
     this.#logger.debug({ routes: prepared.table.routes.length, ports }, 'routes applied');
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports });
+  }
+
+  /**
+   * Puts the HTTP-01 responder on the ACME port as the highest-priority
+   * route. On a port the proxy already listens on it just adds a reference
+   * (no bind, the user's routes keep serving); on a free port it binds it.
+   * When another application holds the port, the fallback ports are tried.
+   */
+  async #ensureChallengeRoute(responder: RequestHandler): Promise<void> {
+    let lastError: unknown;
+    for (const port of this.#acmePorts) {
+      try {
+        await this.setInternalRoute({
+          config: {
+            name: challengeRouteName,
+            priority: Number.MAX_SAFE_INTEGER,
+            match: { ports: port, path: `${challengePathPrefix}*` },
+            action: { type: 'static' },
+          },
+          requestHandler: responder,
+        });
+        if (port !== this.#acmePorts[0]) {
+          this.#logger.warn({ port, preferred: this.#acmePorts[0] }, `ACME port ${this.#acmePorts[0]} is held by another application; answering HTTP-01 on ${port}: forward public port 80 to it, as the CA only validates on port 80`);
+        }
+        return;
+      } catch (error) {
+        lastError = error;
+        if (!(error instanceof PortInUseError)) throw error;
+      }
+    }
+    throw lastError;
   }
 
   /** How each port's reference count must move: by the number of routes using it, old table vs new. */

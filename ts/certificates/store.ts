@@ -1,0 +1,54 @@
+/** A certificate with its key, as kept between restarts. */
+export interface IStoredCertificate {
+  /** PEM chain, leaf first. */
+  cert: string;
+  /** PEM private key of the leaf. */
+  key: string;
+  issuedAt: Date;
+  expiresAt: Date;
+  source: 'acme' | 'custom';
+}
+
+/**
+ * Where certificates and the ACME account key live. The filesystem store is
+ * the default; anything that can keep a few strings per domain (a database,
+ * a secret manager shared by several proxy processes) can stand in for it.
+ */
+export interface ICertificateStore {
+  /** The stored certificate, undefined when none; throws CorruptStoreEntryError when one exists but cannot be read. */
+  loadCertificate(domain: string): Promise<IStoredCertificate | undefined>;
+  saveCertificate(domain: string, certificate: IStoredCertificate): Promise<void>;
+  /** The account key used with this ACME directory, undefined when none yet. */
+  loadAccountKey(directoryUrl: string): Promise<string | undefined>;
+  saveAccountKey(directoryUrl: string, keyPem: string): Promise<void>;
+}
+
+/** A store entry that exists but cannot be used; the certificate is obtained again. */
+export class CorruptStoreEntryError extends Error {
+  constructor(what: string, reason: string) {
+    super(`${what} is unreadable: ${reason}`);
+    this.name = 'CorruptStoreEntryError';
+  }
+}
+
+/** Keeps everything in memory: nothing survives a restart. For tests and short-lived proxies. */
+export class MemoryCertificateStore implements ICertificateStore {
+  readonly #certificates = new Map<string, IStoredCertificate>();
+  readonly #accounts = new Map<string, string>();
+
+  async loadCertificate(domain: string): Promise<IStoredCertificate | undefined> {
+    return this.#certificates.get(domain);
+  }
+
+  async saveCertificate(domain: string, certificate: IStoredCertificate): Promise<void> {
+    this.#certificates.set(domain, certificate);
+  }
+
+  async loadAccountKey(directoryUrl: string): Promise<string | undefined> {
+    return this.#accounts.get(directoryUrl);
+  }
+
+  async saveAccountKey(directoryUrl: string, keyPem: string): Promise<void> {
+    this.#accounts.set(directoryUrl, keyPem);
+  }
+}
