@@ -241,5 +241,8 @@ function isPort(value: unknown): value is number {
 }
 
 function show(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : String(value);
+  if (typeof value === 'string') return `'${value}'`;
+  // String() throws on objects without a prototype (found by fuzzing), so objects are named, not printed.
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
 }

@@ -1,0 +1,72 @@
+// Hostile bytes at the HTTP front and the TLS peek of a live proxy: request
+// lines, headers, chunked bodies and pipelining, mangled by fast-check. The
+// proxy must not throw, hang or stop serving good requests.
+import t from 'tap';
+import fc from 'fast-check';
+import net from 'node:net';
+import { SmartProxy, createSelfSignedCertificate } from '../ts/index.js';
+import { httpGet, silentLogger, startHttpBackend } from './helpers/backends.js';
+import { getFreePort } from './helpers/free-port.js';
+
+const runs = Number(process.env.FUZZ_RUNS ?? 150);
+
+function send(port: number, chunks: Buffer[]): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => resolve());
+    socket.on('close', () => resolve());
+    socket.on('data', () => undefined);
+    socket.on('connect', () => {
+      for (const chunk of chunks) socket.write(chunk);
+      // Half-close, then give the proxy a moment to answer before tearing down.
+      setTimeout(() => socket.destroy(), 50);
+    });
+  });
+}
+
+const requestParts = fc.record({
+  method: fc.constantFrom('GET', 'POST', 'PUT', 'G\u0000T', 'CONNECT', 'OPTIONS', ''),
+  target: fc.constantFrom('/', '/a?b=c', '*', 'http://a.test/', '/%00', '/\u00ff', ' '),
+  version: fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1\u0000', ''),
+  headers: fc.array(fc.tuple(fc.constantFrom('Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'X-\r', 'Expect'), fc.constantFrom('a.test', '5', '-1', 'chunked', 'chunked, identity', 'Upgrade', 'websocket', '100-continue', '\u0000', '99999999999999999999')), { maxLength: 6 }),
+  body: fc.constantFrom('', 'hello', '5\r\nhello\r\n0\r\n\r\n', 'zz\r\n', '0\r\n\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n'),
+  split: fc.integer({ min: 1, max: 7 }),
+});
+
+t.test('the HTTP front survives mangled requests and keeps serving', async (t) => {
+  const backend = await startHttpBackend('app');
+  const port = await getFreePort();
+  const certificate = createSelfSignedCertificate({ domains: ['a.test'] });
+  const proxy = new SmartProxy({
+    host: '127.0.0.1',
+    logger: await silentLogger(),
+    timeouts: { clientHelloMs: 200, headersMs: 500 },
+    routes: [
+      { name: 'http', match: { ports: port, domains: 'a.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: backend.port } } },
+      { name: 'tls', match: { ports: port, domains: 'a.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: backend.port }, tls: { mode: 'terminate', certificate } } },
+    ],
+  });
+  await proxy.start();
+  t.teardown(async () => {
+    await proxy.stop({ drainTimeoutMs: 100 });
+    await backend.close();
+  });
+  await fc.assert(
+    fc.asyncProperty(requestParts, async (parts) => {
+      const text = `${parts.method} ${parts.target} ${parts.version}\r\n${parts.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${parts.body}`;
+      const bytes = Buffer.from(text, 'latin1');
+      const size = Math.ceil(bytes.length / parts.split);
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+      await send(port, chunks);
+      return true;
+    }),
+    { numRuns: runs },
+  );
+  await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 600 }), async (bytes) => {
+    await send(port, [Buffer.from([0x16, 0x03, 0x01]), Buffer.from(bytes)]);
+    return true;
+  }), { numRuns: runs });
+  const good = await httpGet(port, { host: 'a.test' });
+  t.equal(good.status, 200, `still serving after ${runs * 2} hostile connections`);
+});
