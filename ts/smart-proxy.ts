@@ -114,7 +114,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const copy = frozenCopy(routes);
     return this.#queue.run(async () => {
       if (this.#state === 'new') {
-        this.routeManager.prepare(copy); // validates; throws on a problem
+        // Validates as start() will (certificates included), so a bad route fails here, not at start().
+        const prepared = this.routeManager.prepare(copy);
+        const certificateProblems = this.certificateManager.checkRoutes(prepared.table);
+        if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
         this.#initialRoutes = copy;
         return;
       }
@@ -180,7 +183,15 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const { gained, lost } = this.#portDelta(prepared);
     await this.#acquirePorts(gained);
     this.routeManager.commit(prepared);
-    for (const [port, refs] of lost) await this.portManager.removePort(port, refs);
+    // The new table is live from here: a port that fails to let go is logged, not
+    // reported as a failed update, and the other orphans are still released.
+    for (const [port, refs] of lost) {
+      try {
+        await this.portManager.removePort(port, refs);
+      } catch (error) {
+        this.#logger.error({ port, refs, err: error }, 'releasing a port the new routes no longer use');
+      }
+    }
     this.certificateManager.routesApplied(prepared.table);
     const ports = prepared.table.portNumbers();
     this.#logger.debug({ routes: prepared.table.routes.length, ports }, 'routes applied');
@@ -218,17 +229,23 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     throw lastError;
   }
 
-  /** How each port's reference count must move: by the number of routes using it, old table vs new. */
+  /**
+   * How each port's reference count must move: by the number of routes using
+   * it, old table vs new. Diffing the tables (not the pool's counts) means the
+   * routes only ever give back references they took, so a reference someone
+   * else holds on the pool (portManager.addPort) is never released for them.
+   */
   #portDelta(prepared: PreparedRoutes): { gained: Map<number, number>; lost: Map<number, number> } {
+    const current = this.routeManager.table;
     const gained = new Map<number, number>();
     const lost = new Map<number, number>();
     for (const [port, portTable] of prepared.table.ports) {
-      const delta = portTable.routeCount - this.portManager.getPortRefCount(port);
+      const delta = portTable.routeCount - current.refCount(port);
       if (delta > 0) gained.set(port, delta);
       else if (delta < 0) lost.set(port, -delta);
     }
-    for (const port of this.portManager.getListeningPorts()) {
-      if (!prepared.table.ports.has(port)) lost.set(port, this.portManager.getPortRefCount(port));
+    for (const [port, portTable] of current.ports) {
+      if (!prepared.table.ports.has(port)) lost.set(port, portTable.routeCount);
     }
     return { gained, lost };
   }

@@ -52,12 +52,11 @@ export class PortManager extends EventEmitter<PortEvents> {
    * holds it, PortBindError for other failures; nothing is left counted then.
    */
   async addPort(port: number, refs = 1): Promise<void> {
-    if (this.#pool.has(port)) {
-      this.#pool.increment(port, refs);
-      this.#options.logger.debug({ port, refCount: this.#pool.count(port) }, 'port already bound by smartproxy, reusing it');
-      return;
-    }
+    const reusing = this.#pool.has(port);
+    // Awaited even when reusing: the port may still be binding for an earlier
+    // caller, and this caller must not hear "bound" before the bind has worked.
     await this.#pool.acquire(port, () => this.#bind(port), refs);
+    if (reusing) this.#options.logger.debug({ port, refCount: this.#pool.count(port) }, 'port already bound by smartproxy, reusing it');
   }
 
   /** Drops `refs` uses; the last one closes the listener. Open connections finish normally. */

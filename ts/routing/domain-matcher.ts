@@ -1,4 +1,5 @@
 import { Minimatch } from 'minimatch';
+import { globSyntaxProblem } from './glob-syntax.js';
 
 /**
  * How a route's domain pattern is indexed. Exact names and `*.suffix`
@@ -20,7 +21,7 @@ export function domainPatternProblem(domain: unknown): string | undefined {
     return `'${domain}' has characters that cannot be in a host name (letters, digits, '-', '.', and '*' globs only)`;
   }
   if (domain.startsWith('.') || domain.endsWith('.') || domain.includes('..')) return `'${domain}' has an empty label`;
-  return undefined;
+  return globSyntaxProblem(domain, false);
 }
 
 export function parseDomainPattern(domain: string): DomainPattern {

@@ -1,4 +1,5 @@
 import { Minimatch } from 'minimatch';
+import { globSyntaxProblem } from './glob-syntax.js';
 
 /**
  * A request-path matcher compiled once per route update.
@@ -22,7 +23,7 @@ export function pathPatternProblem(pattern: unknown): string | undefined {
   if (typeof pattern !== 'string' || !pattern.startsWith('/')) return "should be a path starting with '/'";
   if (/[\s\u0000-\u001f\u007f]/.test(pattern)) return 'should not contain whitespace or control characters';
   if (pattern.length > 2048) return 'should be at most 2048 characters';
-  return undefined;
+  return globSyntaxProblem(pattern, true);
 }
 
 export function compilePathMatcher(pattern: string): PathMatcher {

@@ -2,8 +2,9 @@ import type { Route } from './route.js';
 
 /**
  * Routes of one port, indexed by domain so a lookup costs the same with ten
- * routes or ten thousand: exact names and `*.suffix` wildcards are map hits,
- * only the rare glob patterns and the domain-less routes are scanned.
+ * routes or ten thousand: exact names and `*.suffix` wildcards are map hits;
+ * the rare glob patterns and the domain-less routes are scanned only until
+ * nothing left in them can beat the best match already found.
  *
  * Precedence: priority, then domain specificity (exact > longer wildcard >
  * glob > any), then path specificity, then the order routes were given in.
@@ -47,9 +48,7 @@ export class RouteIndex {
         const list = this.#wildcard.get(domain.slice(dot + 1));
         if (list !== undefined) considerList(best, list, 2_000_000 + domain.length - dot, path, clientIp);
       }
-      for (const route of this.#globs) {
-        if (globMatches(route, domain) && conditionsHold(route, path, clientIp)) consider(best, route, 1_000_000);
-      }
+      considerList(best, this.#globs, 1_000_000, path, clientIp, domain);
     }
     considerList(best, this.#any, 0, path, clientIp);
     return best.route;
@@ -61,10 +60,18 @@ interface Best {
   rank: number;
 }
 
-function considerList(best: Best, list: Route[] | undefined, rank: number, path: string | undefined, ip: string): void {
+/**
+ * Lists are sorted by precedence, so the first route that fits is the list's
+ * best, and once a route cannot outrank the best so far, no later one can:
+ * a list of glob or catch-all routes is not walked past an exact hit.
+ * `globDomain`: the list holds glob routes, tested against this name.
+ */
+function considerList(best: Best, list: Route[] | undefined, rank: number, path: string | undefined, ip: string, globDomain?: string): void {
   if (list === undefined) return;
-  // Lists are sorted by precedence, so the first route that fits is this list's best.
   for (const route of list) {
+    const current = best.route;
+    if (current !== undefined && (route.priority < current.priority || (route.priority === current.priority && rank < best.rank))) return;
+    if (globDomain !== undefined && !globMatches(route, globDomain)) continue;
     if (conditionsHold(route, path, ip)) return consider(best, route, rank);
   }
 }

@@ -99,7 +99,8 @@ function validateAction(action: Obj, match: Obj, report: Report): void {
   unknownKeys(action, actionKeys, 'action.', report);
   const type = action.type;
   if (typeof type !== 'string' || !actionTypes.includes(type)) {
-    report('action.type', `should be one of ${actionTypes.join(', ')}, instead got ${show(type)}`);
+    const near = typeof type === 'string' ? closest(type, actionTypes) : undefined;
+    report('action.type', `should be one of ${actionTypes.join(', ')}, instead got ${show(type)}${near ? ` (did you mean '${near}'?)` : ''}`);
     return;
   }
   const tls = action.tls;
@@ -118,14 +119,11 @@ function validateAction(action: Obj, match: Obj, report: Report): void {
     report('action.socketHandler', 'is required for socket-handler: a function (socket, context) => void');
   }
   if (tlsMode === 'passthrough' && match.path !== undefined) {
-    report('match.path', 'cannot be matched on passthrough TLS: the proxy never sees the request');
+    report('match.path', "cannot be matched on passthrough TLS: the proxy never sees the request; use mode 'terminate'");
   }
-  const isHttpOnly = type === 'redirect' || type === 'static' || match.path !== undefined;
+  // Passthrough with redirect/static is reported by validateTls, so each mistake is listed once.
   if (type === 'socket-handler' && (match.domains !== undefined || match.path !== undefined) && tls === undefined) {
     report('match', 'socket-handler routes without tls cannot match domains or paths: there is no SNI or request to read them from');
-  }
-  if (isHttpOnly && tlsMode === 'passthrough') {
-    report('action.tls.mode', `${type === 'forward' ? 'path routes' : type} cannot use passthrough: use terminate`);
   }
 }
 
@@ -227,9 +225,49 @@ function validateIpList(list: unknown, path: string, report: Report): void {
 function unknownKeys(object: Obj, known: string[], prefix: string, report: Report): void {
   for (const key of Object.keys(object)) {
     if (known.includes(key)) continue;
-    const near = known.find((k) => k.startsWith(key) || key.startsWith(k));
+    const near = closest(key, known);
     report(`${prefix}${key}`, `is not a known field${near ? ` (did you mean '${near}'?)` : ''}`);
   }
+}
+
+/** The known word a typo most likely meant: a prefix either way, or the nearest within two edits, ignoring case. */
+function closest(word: string, known: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  const limit = lower.length <= 3 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const other = candidate.toLowerCase();
+    if (lower.length >= 3 && (other.startsWith(lower) || lower.startsWith(other))) return candidate;
+    const distance = editDistance(lower, other);
+    if (distance <= limit && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Optimal string alignment distance (Levenshtein plus adjacent swaps), so 'prots' is one edit from 'ports'. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return Infinity;
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const above = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length]![b.length]!;
 }
 
 function isObject(value: unknown): value is Obj {
