@@ -7,7 +7,8 @@ import { fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
 import { getFreePort } from './helpers/free-port.js';
 
 // acme-client retries unreachable CAs 5 times, 5-25 s apart, process-wide; our own backoff is what is under test.
-acme.axios.defaults.acmeSettings = { ...acme.axios.defaults.acmeSettings, retryMaxAttempts: 0 };
+const axiosDefaults = acme.axios.defaults as typeof acme.axios.defaults & { acmeSettings: Record<string, unknown> };
+axiosDefaults.acmeSettings = { ...axiosDefaults.acmeSettings, retryMaxAttempts: 0 };
 
 function autoRoute(port: number, domain: string, backendPort: number): IRouteConfig {
   return { name: domain, match: { ports: port, domains: domain }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort }, tls: { mode: 'terminate', certificate: 'auto' } } };
