@@ -33,3 +33,18 @@ export { PortManager, type PortEvents } from './ports/port-manager.js';
 export { RouteManager } from './routing/route-manager.js';
 export { CertificateManager } from './certificates/certificate-manager.js';
 export { createCertificateAuthority, createSelfSignedCertificate, type PemKeyPair } from './certificates/self-signed.js';
+export {
+  createHttpRoute,
+  createHttpsTerminateRoute,
+  createHttpsPassthroughRoute,
+  createHttpToHttpsRedirect,
+  createCompleteHttpsServer,
+  createLoadBalancerRoute,
+  type IRouteHelperOptions,
+  type IHttpRouteOptions,
+  type IHttpsTerminateRouteOptions,
+  type IHttpsPassthroughRouteOptions,
+  type IHttpToHttpsRedirectOptions,
+  type ICompleteHttpsServerOptions,
+  type ILoadBalancerRouteOptions,
+} from './routing/route-helpers.js';

@@ -3,12 +3,12 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { normaliseHostname } from '../routing/domain-matcher.js';
 import { unmapIPv4 } from '../routing/ip-matcher.js';
-import { requestPath } from '../routing/path-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
 import { sendBlocked, sendRedirect, sendStatic } from './http-actions.js';
 import { forwardHttp } from './http-forward.js';
+import { readRequestTarget } from './request-target.js';
 import { sendStatus, writeRawStatus } from './http-responses.js';
 import { forwardUpgrade } from './websocket.js';
 
@@ -32,10 +32,23 @@ function matchRequest(ctx: ProxyContext, port: number, req: IncomingMessage): Ma
   const secure = (socket as TLSSocket).encrypted === true;
   const portTable = ctx.routes.table.ports.get(port);
   const index = secure ? portTable?.tls : portTable?.http;
-  const rawHost = req.headers.host;
+  const target = readRequestTarget(req.url ?? '/');
+  if (target === undefined) return { status: 400, detail: 'the request target is not a path or an http(s) URL' };
+  // Node keeps the first of several Host headers but rawHeaders, which go upstream, keep them all:
+  // an upstream reading another one than we routed by would serve the wrong site (RFC 9112 §3.2: 400).
+  if (hostHeaderCount(req.rawHeaders) > 1) return { status: 400, detail: 'more than one Host header' };
+  let rawHost = req.headers.host;
+  if (target.authority !== undefined) {
+    // RFC 9112 §3.2.2: the authority of an absolute-form target is the host; a Host naming another is ambiguous.
+    if (rawHost !== undefined && normaliseHostname(rawHost) !== normaliseHostname(target.authority)) {
+      return { status: 400, detail: 'the request target names a different host than the Host header' };
+    }
+    rawHost ??= target.authority;
+    req.url = target.originForm;
+  }
   const domain = normaliseHostname(rawHost);
   const clientIp = unmapIPv4(socket.remoteAddress ?? '');
-  const route = index?.match(domain, requestPath(req.url ?? '/'), clientIp);
+  const route = index?.match(domain, target.path, clientIp);
   if (route === undefined) return { status: 404, detail: 'no route matches this host and path' };
   if (secure) {
     const accepted = sniRoutes.get(socket);
@@ -46,6 +59,15 @@ function matchRequest(ctx: ProxyContext, port: number, req: IncomingMessage): Ma
   if (!isClientAllowed(route, clientIp)) return { status: 403, detail: 'your address is not allowed' };
   const facts = { clientIp, proto: secure ? 'https' : 'http', host: rawHost, port };
   return { route, facts, domain: domain ?? '' };
+}
+
+function hostHeaderCount(raw: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  return count;
 }
 
 /** A Host naming another route is only served on this connection if that route would present the same certificate. */

@@ -26,7 +26,10 @@ export function terminateTls(
     socket.destroy();
   };
   tlsSocket.once('error', fail);
-  tlsSocket.once('close', () => socket.destroy());
+  tlsSocket.once('close', () => {
+    clearTimeout(handshakeTimer);
+    socket.destroy();
+  });
   tlsSocket.once('secure', () => {
     clearTimeout(handshakeTimer);
     tlsSocket.off('error', fail);

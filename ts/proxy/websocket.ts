@@ -6,7 +6,7 @@ import type { ProxyContext } from './context.js';
 import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
 import { writeRawStatus } from './http-responses.js';
-import { pickTarget } from './route-target.js';
+import { pickTarget, upstreamServerName } from './route-target.js';
 import { pipeSockets } from './socket-pipe.js';
 
 /**
@@ -28,7 +28,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
     headers,
     setHost: false,
     agent: false as const,
-    ...(reencrypt ? { rejectUnauthorized: false } : {}),
+    ...(reencrypt ? { rejectUnauthorized: false, servername: upstreamServerName(facts.host) } : {}),
   };
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
   const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), ctx.timeouts.upstreamResponseMs);
