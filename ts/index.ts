@@ -1,5 +1,12 @@
 export { SmartProxy, type SmartProxyEvents } from './smart-proxy.js';
-export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions } from './options.js';
+export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions } from './options.js';
+export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics } from './metrics/metrics.js';
+export type { ICertificateStatus, CertProvisionFunction, CertificateSource } from './certificates/certificate-manager.js';
+export type { ICertificateStore, IStoredCertificate } from './certificates/store.js';
+export { FileCertificateStore } from './certificates/file-store.js';
+export { MemoryCertificateStore } from './certificates/store.js';
+export type { IChallengeStore } from './certificates/challenge-store.js';
+export { MemoryChallengeStore } from './certificates/challenge-store.js';
 export type {
   IRouteConfig,
   IRouteMatch,
@@ -9,6 +16,7 @@ export type {
   IRouteRedirect,
   IRouteStatic,
   IRouteSecurity,
+  IRouteTimeouts,
   IStaticCertificate,
   IPortRange,
   PortSpec,

@@ -44,6 +44,21 @@ export interface ITimeoutOptions {
   upstreamResponseMs?: number;
   /** How long stop() lets open requests finish before closing them. Default: 5000 ms. */
   drainMs?: number;
+  /** Close any client connection once it is this old. Default: 0 (off). */
+  maxLifetimeMs?: number;
+  /** Close a WebSocket connection after this long without traffic either way. Default: 3600000 ms (1 h). */
+  websocketIdleMs?: number;
+}
+
+export interface ILimitOptions {
+  /** Open client connections across every port; new ones beyond it are closed at once. Default: 20000. */
+  maxConnections?: number;
+  /** Open connections one client IP may hold. Default: Infinity (no limit). */
+  maxConnectionsPerIp?: number;
+  /** New connections one client IP may open per second. Default: Infinity (no limit). */
+  connectionRatePerIp?: number;
+  /** Largest HTTP request head accepted; larger ones get 431. Default: 16384 bytes. */
+  maxHeaderBytes?: number;
 }
 
 export interface ISmartProxyOptions {
@@ -62,6 +77,7 @@ export interface ISmartProxyOptions {
   /** Peers (IPs/CIDRs) whose X-Forwarded-* headers are kept and extended; from anyone else they are replaced. Default: none. */
   trustedProxies?: string[];
   timeouts?: ITimeoutOptions;
+  limits?: ILimitOptions;
 }
 
 export const defaultTimeouts: Required<ITimeoutOptions> = Object.freeze({
@@ -71,4 +87,13 @@ export const defaultTimeouts: Required<ITimeoutOptions> = Object.freeze({
   upstreamConnectMs: 10_000,
   upstreamResponseMs: 60_000,
   drainMs: 5_000,
+  maxLifetimeMs: 0,
+  websocketIdleMs: 3_600_000,
+});
+
+export const defaultLimits: Required<ILimitOptions> = Object.freeze({
+  maxConnections: 20_000,
+  maxConnectionsPerIp: Infinity,
+  connectionRatePerIp: Infinity,
+  maxHeaderBytes: 16_384,
 });

@@ -4,7 +4,11 @@ import { CertificateManager, type CertificateEvents } from './certificates/certi
 import { challengePathPrefix } from './certificates/http01-responder.js';
 import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError } from './errors.js';
 import { defaultLogger } from './logger.js';
-import { defaultTimeouts, type ISmartProxyOptions } from './options.js';
+import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
+import { renderPrometheus } from './metrics/prometheus.js';
+import { defaultLimits, defaultTimeouts, type ISmartProxyOptions } from './options.js';
+import { ClientLimits } from './proxy/client-limits.js';
+import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
 import { ConnectionRouter } from './proxy/connection-router.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
@@ -48,6 +52,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #agents = new UpstreamAgents();
   readonly #http: HttpFronts;
   readonly #drainMs: number;
+  readonly #metrics = new MetricsCollector();
+  readonly #limitReporter: LimitReporter;
   readonly #acmePorts: number[];
   #initialRoutes: readonly IRouteConfig[];
   #state: State = 'new';
@@ -58,6 +64,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.#logger = options.logger ?? defaultLogger();
     this.#initialRoutes = frozenCopy(options.routes);
     const timeouts = { ...defaultTimeouts, ...options.timeouts };
+    const limits = { ...defaultLimits, ...options.limits };
+    this.#limitReporter = new LimitReporter(this.#logger);
     this.#drainMs = timeouts.drainMs;
     this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
     this.certificateManager = new CertificateManager({
@@ -79,6 +87,11 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       certificates: this.certificateManager,
       tracker: this.#tracker,
       agents: this.#agents,
+      limits,
+      clientLimits: new ClientLimits(limits),
+      limitReporter: this.#limitReporter,
+      metrics: this.#metrics,
+      renderMetrics: () => renderPrometheus(this.getMetrics()),
     };
     this.#http = new HttpFronts(ctx);
     const router = new ConnectionRouter(ctx, this.#http);
@@ -149,6 +162,21 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     return this.#state === 'new' ? this.#initialRoutes : this.routeManager.getRoutes();
   }
 
+  /**
+   * Counters since the proxy was created: connections (active and total),
+   * requests and bytes, in total, per route and per port; listener
+   * reference counts; certificate expiries; clients turned away by limits.
+   */
+  getMetrics(): IMetrics {
+    const refCounts = new Map<number, number>();
+    for (const port of this.portManager.getListeningPorts()) refCounts.set(port, this.portManager.getPortRefCount(port));
+    return this.#metrics.snapshot({
+      refCounts,
+      certificates: this.certificateManager.listCertificates(),
+      limitHits: this.#limitReporter.totals(),
+    });
+  }
+
   /** Sorted ports with a listener. */
   getListeningPorts(): number[] {
     return this.portManager.getListeningPorts();
@@ -167,6 +195,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       }
       this.#state = 'stopping';
       this.certificateManager.stop();
+      this.#limitReporter.stop();
       await this.portManager.closeAll();
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
@@ -276,6 +305,14 @@ function checkOptions(options: ISmartProxyOptions): void {
     if (ipPatternProblem(cidr) !== undefined) throw new InvalidOptionError('trustedProxies', 'a list of IPs or CIDRs', cidr);
   }
   for (const [name, value] of Object.entries(options.timeouts ?? {})) {
-    if (!Number.isFinite(value) || (value as number) <= 0) throw new InvalidOptionError(`timeouts.${name}`, 'a positive number of milliseconds', value);
+    if (!(name in defaultTimeouts)) throw new InvalidOptionError(`timeouts.${name}`, `one of ${Object.keys(defaultTimeouts).join(', ')}`, name);
+    const zeroAllowed = name === 'maxLifetimeMs';
+    if (!Number.isFinite(value) || (value as number) < 0 || (value === 0 && !zeroAllowed)) {
+      throw new InvalidOptionError(`timeouts.${name}`, `a positive number of milliseconds${zeroAllowed ? ' (0: off)' : ''}`, value);
+    }
+  }
+  for (const [name, value] of Object.entries(options.limits ?? {})) {
+    if (!(name in defaultLimits)) throw new InvalidOptionError(`limits.${name}`, `one of ${Object.keys(defaultLimits).join(', ')}`, name);
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 1) throw new InvalidOptionError(`limits.${name}`, 'a number of at least 1 (Infinity: no limit)', value);
   }
 }

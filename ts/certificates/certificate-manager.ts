@@ -187,6 +187,22 @@ export class CertificateManager implements SecureContextSource {
     return undefined;
   }
 
+  /** Every certificate the proxy serves or is obtaining, for metrics. */
+  listCertificates(): ICertificateStatus[] {
+    const list: ICertificateStatus[] = [];
+    for (const entry of this.#managed.values()) list.push(statusOf(entry, this.#options.certProvisionFunction !== undefined));
+    const seen = new Set<string>();
+    for (const route of this.#staticRoutes) {
+      const certificate = route.action.tls!.certificate as IStaticCertificate;
+      if (seen.has(certificate.cert)) continue;
+      seen.add(certificate.cert);
+      const facts = readCertificate(certificate.cert);
+      const domain = facts.dnsNames[0] ?? route.name;
+      list.push({ domain, status: facts.notAfter.getTime() <= Date.now() ? 'expired' : 'valid', source: 'static', expiryDate: facts.notAfter, issueDate: facts.notBefore });
+    }
+    return list;
+  }
+
   /**
    * Obtains a certificate for the domain now (a renewal if it has one),
    * sharing any order already in flight. Rejects with CertificateError.

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { unmapIPv4 } from '../routing/ip-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { PortTable } from '../routing/route-table.js';
-import type { ProxyContext } from './context.js';
+import { routeTimeout, type ProxyContext } from './context.js';
 import { rememberSniRoute } from './http-handler.js';
 import type { HttpFronts } from './http-front.js';
 import { peekClientHello, type PeekResult } from './peek.js';
@@ -32,15 +32,45 @@ export class ConnectionRouter {
       this.#ctx.logger.debug({ port, err: error.message }, 'client socket error');
       socket.destroy();
     });
-    this.#ctx.tracker.add(socket);
-    const table = this.#ctx.routes.table.ports.get(port);
+    const ctx = this.#ctx;
+    if (!this.#admitClient(socket, port)) return;
+    const table = ctx.routes.table.ports.get(port);
     if (table === undefined) return void socket.destroy();
+    if (ctx.timeouts.maxLifetimeMs > 0) limitLifetime(socket, ctx.timeouts.maxLifetimeMs);
     if (table.tls !== undefined) {
-      peekClientHello(socket, this.#ctx.timeouts.clientHelloMs, (result, buffered) => this.#afterPeek(socket, port, result, buffered));
+      peekClientHello(socket, ctx.timeouts.clientHelloMs, (result, buffered) => this.#afterPeek(socket, port, result, buffered));
     } else {
       this.#plain(socket, port, table, undefined);
     }
   };
+
+  /**
+   * Connection-level limits, checked before a byte is read: the global cap,
+   * then the client's concurrent connections and connection rate. Counts
+   * the connection in the tracker and the metrics once it is admitted.
+   */
+  #admitClient(socket: Socket, port: number): boolean {
+    const ctx = this.#ctx;
+    if (ctx.tracker.size >= ctx.limits.maxConnections) {
+      ctx.limitReporter.hit('maxConnections', { port, max: ctx.limits.maxConnections });
+      socket.destroy();
+      return false;
+    }
+    const clientIp = clientIpOf(socket);
+    if (ctx.clientLimits.enabled) {
+      const refusal = ctx.clientLimits.admit(clientIp);
+      if (refusal !== undefined) {
+        ctx.limitReporter.hit(refusal, { port, clientIp, limit: ctx.limits[refusal] });
+        socket.destroy();
+        return false;
+      }
+      socket.once('close', () => ctx.clientLimits.release(clientIp));
+    }
+    ctx.tracker.add(socket);
+    ctx.metrics.connectionOpened(port);
+    socket.once('close', () => ctx.metrics.connectionClosed(port, socket.bytesRead, socket.bytesWritten));
+    return true;
+  }
 
   #afterPeek(socket: Socket, port: number, result: PeekResult, buffered: Buffer): void {
     // Routes may have changed while we waited for the ClientHello.
@@ -52,6 +82,7 @@ export class ConnectionRouter {
       case 'not-tls':
         return this.#plain(socket, port, table, buffered);
       default:
+        if (result.kind === 'timeout') this.#ctx.limitReporter.hit('timeouts.clientHelloMs', { port });
         this.#ctx.logger.debug({ port, reason: 'reason' in result ? result.reason : result.kind }, 'closing connection without a usable ClientHello');
         socket.destroy();
     }
@@ -116,17 +147,39 @@ export class ConnectionRouter {
     }
   }
 
-  /** Security checks before any upstream is contacted; counts the connection against the route's limit. */
+  /**
+   * Security checks before any upstream is contacted; counts the whole
+   * connection against the route's limit and in its metrics.
+   */
   #admit(socket: Socket, route: Route, clientIp: string): boolean {
+    const ctx = this.#ctx;
     const state = route.state;
-    if (!isClientAllowed(route, clientIp) || state.connections >= route.maxConnections) {
+    if (!isClientAllowed(route, clientIp)) {
+      socket.destroy();
+      return false;
+    }
+    if (state.connections >= route.maxConnections) {
+      ctx.limitReporter.hit('route.maxConnections', { route: route.name, max: route.maxConnections });
       socket.destroy();
       return false;
     }
     state.connections++;
-    socket.once('close', () => state.connections--);
+    const counters = ctx.metrics.routeConnectionOpened(route.name);
+    socket.once('close', () => {
+      state.connections--;
+      ctx.metrics.routeConnectionClosed(counters, socket.bytesRead, socket.bytesWritten);
+    });
+    const lifetime = routeTimeout(ctx, route, 'maxLifetimeMs');
+    if (lifetime > 0 && lifetime !== ctx.timeouts.maxLifetimeMs) limitLifetime(socket, lifetime);
     return true;
   }
+}
+
+/** Closes the connection once it is `ms` old, whatever it is doing (maxLifetimeMs). */
+function limitLifetime(socket: Socket, ms: number): void {
+  const timer = setTimeout(() => socket.destroy(), ms);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 function clientIpOf(socket: Socket): string {

@@ -1,6 +1,10 @@
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import type { ITimeoutOptions } from '../options.js';
+import type { ILimitOptions, ITimeoutOptions } from '../options.js';
+import type { MetricsCollector } from '../metrics/metrics.js';
+import type { IRouteTimeouts } from '../routing/types.js';
+import type { ClientLimits } from './client-limits.js';
+import type { LimitReporter } from './limit-reporter.js';
 import type { IpMatcher } from '../routing/ip-matcher.js';
 import type { Route } from '../routing/route.js';
 import type { RouteManager } from '../routing/route-manager.js';
@@ -24,4 +28,15 @@ export interface ProxyContext {
   readonly certificates: SecureContextSource;
   readonly tracker: ConnectionTracker;
   readonly agents: UpstreamAgents;
+  readonly limits: Required<ILimitOptions>;
+  readonly clientLimits: ClientLimits;
+  readonly limitReporter: LimitReporter;
+  readonly metrics: MetricsCollector;
+  /** The Prometheus text a `metrics` route serves. */
+  renderMetrics(): string;
+}
+
+/** A route's own timeout where it sets one, else the proxy's. */
+export function routeTimeout(ctx: ProxyContext, route: Route, name: keyof IRouteTimeouts): number {
+  return route.config.timeouts?.[name] ?? ctx.timeouts[name];
 }

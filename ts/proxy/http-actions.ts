@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../routing/route.js';
+import type { ProxyContext } from './context.js';
 import { sendStatus } from './http-responses.js';
 import { expandTemplate } from './templates.js';
 
@@ -30,4 +31,12 @@ export function sendStatic(route: Route, res: ServerResponse): void {
 
 export function sendBlocked(res: ServerResponse): void {
   sendStatus(res, 403, 'blocked by route');
+}
+
+/** Answers a metrics route with the Prometheus text exposition of the proxy's counters. */
+export function sendMetrics(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return sendStatus(res, 405, 'use GET');
+  const body = ctx.renderMetrics();
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

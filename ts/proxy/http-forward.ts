@@ -2,7 +2,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage, type 
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Route } from '../routing/route.js';
-import type { ProxyContext } from './context.js';
+import { routeTimeout, type ProxyContext } from './context.js';
 import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
 import { sendStatus } from './http-responses.js';
@@ -80,11 +80,11 @@ function send(exchange: Exchange, mayRetry: boolean): void {
     const timer = setTimeout(() => {
       timedOut = 'connect';
       upstream.destroy(new Error('upstream connect timed out'));
-    }, ctx.timeouts.upstreamConnectMs);
+    }, routeTimeout(ctx, route, 'upstreamConnectMs'));
     socket.once('connect', () => clearTimeout(timer));
     socket.once('close', () => clearTimeout(timer));
   });
-  upstream.setTimeout(ctx.timeouts.upstreamResponseMs, () => {
+  upstream.setTimeout(routeTimeout(ctx, route, 'upstreamResponseMs'), () => {
     timedOut ??= 'response';
     upstream.destroy(new Error('upstream timed out'));
   });

@@ -48,6 +48,7 @@ export class HttpFronts {
       headersTimeout: ctx.timeouts.headersMs,
       requestTimeout: 0,
       keepAliveTimeout: ctx.timeouts.keepAliveMs,
+      maxHeaderSize: ctx.limits.maxHeaderBytes,
       // Checked every second; Node's default of 30 s would let slowloris clients linger far past headersTimeout.
       connectionsCheckingInterval: 1000,
     });
@@ -57,6 +58,8 @@ export class HttpFronts {
       ctx.logger.debug({ port, err: error.message }, 'bad HTTP request');
       if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
       const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      if (status === 408) ctx.limitReporter.hit('timeouts.headersMs', { port });
+      if (status === 431) ctx.limitReporter.hit('maxHeaderBytes', { port, max: ctx.limits.maxHeaderBytes });
       socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
     // Node starts its header/request timeout checks when a server starts

@@ -6,7 +6,7 @@ import { unmapIPv4 } from '../routing/ip-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
-import { sendBlocked, sendRedirect, sendStatic } from './http-actions.js';
+import { sendBlocked, sendMetrics, sendRedirect, sendStatic } from './http-actions.js';
 import { forwardHttp } from './http-forward.js';
 import { readRequestTarget } from './request-target.js';
 import { sendStatus, writeRawStatus } from './http-responses.js';
@@ -61,6 +61,22 @@ function matchRequest(ctx: ProxyContext, port: number, req: IncomingMessage): Ma
   return { route, facts, domain: domain ?? '' };
 }
 
+/** Bytes each connection had moved when its last request was counted. */
+const countedBytes = new WeakMap<Socket, { read: number; written: number }>();
+
+/**
+ * Counts a finished request with the bytes its connection moved since the
+ * previous one: the head and body were often read in one chunk before the
+ * request event, so a snapshot taken at the start would miss them.
+ */
+function countRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
+  const last = countedBytes.get(socket) ?? { read: 0, written: 0 };
+  ctx.metrics.request(route.name, port, socket.bytesRead - last.read, socket.bytesWritten - last.written);
+  last.read = socket.bytesRead;
+  last.written = socket.bytesWritten;
+  countedBytes.set(socket, last);
+}
+
 function hostHeaderCount(raw: readonly string[]): number {
   let count = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -87,12 +103,17 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
   const { route, facts, domain } = matched;
   if (route.requestHandler !== undefined) return route.requestHandler(req, res);
   const state = route.state;
-  if (state.connections >= route.maxConnections) return sendStatus(res, 503, 'route is at its connection limit');
+  if (state.connections >= route.maxConnections) {
+    ctx.limitReporter.hit('route.maxConnections', { route: route.name, max: route.maxConnections });
+    return sendStatus(res, 503, 'route is at its connection limit');
+  }
   state.connections++;
-  ctx.tracker.requestStarted(req.socket);
+  const socket = req.socket;
+  ctx.tracker.requestStarted(socket);
   res.once('close', () => {
     state.connections--;
-    ctx.tracker.requestFinished(req.socket);
+    ctx.tracker.requestFinished(socket);
+    countRequest(ctx, route, port, socket);
   });
   switch (route.action.type) {
     case 'forward':
@@ -101,6 +122,8 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
       return sendRedirect(route, req, res, domain, port);
     case 'static':
       return sendStatic(route, res);
+    case 'metrics':
+      return sendMetrics(ctx, req, res);
     default:
       return sendBlocked(res);
   }
@@ -113,8 +136,19 @@ export function handleUpgrade(ctx: ProxyContext, port: number, req: IncomingMess
   const { route, facts } = matched;
   if (route.action.type !== 'forward') return writeRawStatus(socket, route.action.type === 'block' ? 403 : 400);
   const state = route.state;
-  if (state.connections >= route.maxConnections) return writeRawStatus(socket, 503);
+  if (state.connections >= route.maxConnections) {
+    ctx.limitReporter.hit('route.maxConnections', { route: route.name, max: route.maxConnections });
+    return writeRawStatus(socket, 503);
+  }
   state.connections++;
-  socket.once('close', () => state.connections--);
+  // An upgraded connection is both a request and, from then on, a connection of its route.
+  ctx.metrics.request(route.name, port, 0, 0);
+  const counters = ctx.metrics.routeConnectionOpened(route.name);
+  const bytesInBefore = socket.bytesRead;
+  const bytesOutBefore = socket.bytesWritten;
+  socket.once('close', () => {
+    state.connections--;
+    ctx.metrics.routeConnectionClosed(counters, socket.bytesRead - bytesInBefore, socket.bytesWritten - bytesOutBefore);
+  });
   forwardUpgrade(ctx, route, req, socket, head, facts);
 }

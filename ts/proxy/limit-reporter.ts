@@ -24,7 +24,7 @@ export class LimitReporter {
       burst.count++;
       return;
     }
-    this.#logger.warn({ limit, ...detail }, `limit reached: ${limit}`);
+    this.#logger.warn({ ...detail, limit }, `limit reached: ${limit}`);
     const timer = setTimeout(() => {
       const ended = this.#bursts.get(limit);
       this.#bursts.delete(limit);

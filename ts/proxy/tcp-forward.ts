@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Route } from '../routing/route.js';
-import type { ProxyContext } from './context.js';
+import { routeTimeout, type ProxyContext } from './context.js';
 import { pickTarget } from './route-target.js';
 import { pipeSockets } from './socket-pipe.js';
 
@@ -12,7 +12,7 @@ import { pipeSockets } from './socket-pipe.js';
 export function forwardTcp(ctx: ProxyContext, route: Route, client: Socket, port: number, initial?: Buffer): void {
   const target = pickTarget(route, port);
   const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
-  const timer = setTimeout(() => upstream.destroy(new Error('upstream connect timeout')), ctx.timeouts.upstreamConnectMs);
+  const timer = setTimeout(() => upstream.destroy(new Error('upstream connect timeout')), routeTimeout(ctx, route, 'upstreamConnectMs'));
   const failBeforeConnect = (error: Error) => {
     clearTimeout(timer);
     ctx.logger.warn({ route: route.name, target, err: error.message }, 'upstream connection failed');

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Route } from '../routing/route.js';
-import type { ProxyContext } from './context.js';
+import { routeTimeout, type ProxyContext } from './context.js';
 import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
 import { writeRawStatus } from './http-responses.js';
@@ -31,7 +31,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
     ...(reencrypt ? { rejectUnauthorized: false, servername: upstreamServerName(facts.host) } : {}),
   };
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
-  const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), ctx.timeouts.upstreamResponseMs);
+  const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), routeTimeout(ctx, route, 'upstreamResponseMs'));
   const abandon = () => upstream.destroy();
   client.once('close', abandon);
 
@@ -49,6 +49,11 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (head.length > 0) upstreamSocket.write(head);
     pipeSockets(client, upstreamSocket);
+    // Idle in both directions: any byte either way resets the client socket's timer, since both pass through it.
+    client.setTimeout(routeTimeout(ctx, route, 'websocketIdleMs'), () => {
+      ctx.limitReporter.hit('timeouts.websocketIdleMs', { route: route.name });
+      client.destroy();
+    });
   });
   upstream.on('response', (upstreamRes) => {
     // The upstream declined to switch protocols: relay its answer and close.

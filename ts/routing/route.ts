@@ -69,7 +69,7 @@ export function routeLayer(config: IRouteConfig): RouteLayer {
   if (action.tls) return 'tls';
   if (action.type === 'socket-handler') return 'tcp';
   if (match.path !== undefined || match.domains !== undefined) return 'http';
-  if (action.type === 'redirect' || action.type === 'static') return 'http';
+  if (action.type === 'redirect' || action.type === 'static' || action.type === 'metrics') return 'http';
   return 'tcp';
 }
 

@@ -70,7 +70,7 @@ export interface ISocketHandlerContext {
 
 export type SocketHandler = (socket: Socket, context: ISocketHandlerContext) => void | Promise<void>;
 
-export type RouteActionType = 'forward' | 'redirect' | 'block' | 'static' | 'socket-handler';
+export type RouteActionType = 'forward' | 'redirect' | 'block' | 'static' | 'socket-handler' | 'metrics';
 
 export interface IRouteAction {
   type: RouteActionType;
@@ -87,6 +87,18 @@ export interface IRouteSecurity {
   maxConnections?: number;
 }
 
+/** Timeouts for one route, overriding the proxy's `timeouts` option. */
+export interface IRouteTimeouts {
+  /** Time to connect to this route's upstream. */
+  upstreamConnectMs?: number;
+  /** Time for this route's upstream to start answering (504 after). */
+  upstreamResponseMs?: number;
+  /** Close this route's connections once they are this old; 0 leaves them open. */
+  maxLifetimeMs?: number;
+  /** Close this route's WebSocket connections after this long without traffic either way. */
+  websocketIdleMs?: number;
+}
+
 export interface IRouteConfig {
   /** Unique among the routes given together; used in logs and errors. */
   name?: string;
@@ -95,4 +107,5 @@ export interface IRouteConfig {
   match: IRouteMatch;
   action: IRouteAction;
   security?: IRouteSecurity;
+  timeouts?: IRouteTimeouts;
 }

@@ -35,10 +35,11 @@ export function routeLabel(route: unknown, index: number): string {
 type Report = (path: string, message: string) => void;
 type Obj = Record<string, unknown>;
 
-const routeKeys = ['name', 'priority', 'match', 'action', 'security'];
+const routeKeys = ['name', 'priority', 'match', 'action', 'security', 'timeouts'];
+const routeTimeoutKeys = ['upstreamConnectMs', 'upstreamResponseMs', 'maxLifetimeMs', 'websocketIdleMs'];
 const matchKeys = ['ports', 'domains', 'path', 'clientIp'];
 const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandler'];
-const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler'];
+const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler', 'metrics'];
 const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
 const redirectStatuses = [301, 302, 307, 308];
 const controlChars = /[\u0000-\u001f\u007f]/;
@@ -55,6 +56,20 @@ function validateRoute(route: unknown, report: Report): void {
   if (!isObject(route.action)) report('action', "is required: an object with a type such as 'forward'");
   else validateAction(route.action, isObject(route.match) ? route.match : {}, report);
   if (route.security !== undefined) validateSecurity(route.security, report);
+  if (route.timeouts !== undefined) validateTimeouts(route.timeouts, report);
+}
+
+function validateTimeouts(timeouts: unknown, report: Report): void {
+  if (!isObject(timeouts)) return report('timeouts', `should be an object with any of ${routeTimeoutKeys.join(', ')}`);
+  unknownKeys(timeouts, routeTimeoutKeys, 'timeouts.', report);
+  for (const key of routeTimeoutKeys) {
+    const value = timeouts[key];
+    if (value === undefined) continue;
+    const zeroAllowed = key === 'maxLifetimeMs';
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+      report(`timeouts.${key}`, `should be a positive number of milliseconds${zeroAllowed ? ' (0: off)' : ''}`);
+    }
+  }
 }
 
 function validateMatch(match: Obj, report: Report): void {
