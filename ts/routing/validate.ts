@@ -42,6 +42,9 @@ const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandle
 const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler', 'metrics'];
 const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
 const redirectStatuses = [301, 302, 307, 308];
+
+/** Every field and value validation knows, for documentation checks. */
+export const routeSchema = Object.freeze({ routeKeys, routeTimeoutKeys, matchKeys, actionKeys, actionTypes, tlsModes, redirectStatuses });
 const controlChars = /[\u0000-\u001f\u007f]/;
 
 function validateRoute(route: unknown, report: Report): void {

@@ -1,0 +1,36 @@
+// The readme's route and option reference is checked against what the code
+// accepts: a field the validator knows, or an option with a default, that
+// the readme does not mention fails here.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { routeSchema } from '../ts/routing/validate.js';
+import { defaultLimits, defaultTimeouts } from '../ts/options.js';
+
+const readme = readFileSync(join(import.meta.dirname, '..', 'readme.md'), 'utf8');
+
+t.test('every route field, action type and TLS mode is in the readme', async (t) => {
+  for (const [group, values] of Object.entries(routeSchema)) {
+    for (const value of values) t.ok(readme.includes(String(value)), `${group}: ${value}`);
+  }
+});
+
+t.test('every timeout and limit option is in the readme with its default', async (t) => {
+  for (const [name, value] of Object.entries(defaultTimeouts)) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`timeouts.${name}\``));
+    t.ok(row, `timeouts.${name} has a row`);
+    t.ok(row?.includes(String(value)), `timeouts.${name} states its default ${value}`);
+  }
+  for (const [name, value] of Object.entries(defaultLimits)) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`limits.${name}\``));
+    t.ok(row, `limits.${name} has a row`);
+    if (Number.isFinite(value)) t.ok(row?.includes(String(value)), `limits.${name} states its default ${value}`);
+    else t.ok(row?.includes('no limit'), `limits.${name} says it has no limit by default`);
+  }
+});
+
+t.test('the readme opens with the two set-up commands', async (t) => {
+  const head = readme.split('\n').slice(0, 15).join('\n');
+  t.match(head, /npm install && npm start/);
+  t.match(head, /npm install && npm test/);
+});
