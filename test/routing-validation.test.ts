@@ -55,7 +55,7 @@ t.test('every problem of every route is listed, with route, path and message', a
   t.match(e.errors[2]!.message, /range from 9000 is above to 8000/);
   t.match(e.errors[3]!.message, /duplicate name: routes\[3\] is also called 'dup'/);
   t.match(e.errors[4]!.message, /is required for forward/);
-  t.match(e.errors[5]!.message, /should be one of forward, redirect, block, static, socket-handler, instead got 'proxy'/);
+  t.match(e.errors[5]!.message, /should be one of forward, redirect, block, static, socket-handler, metrics, instead got 'proxy'/);
   t.match(e.message, /^6 route problems, nothing was applied: routes\[0\] match\.ports: 0 is not a port/);
   t.match(e.message, /; and 1 more$/, 'the message shows five and counts the rest');
 });

@@ -19,7 +19,7 @@ import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
 import type { IRouteConfig } from './routing/types.js';
-import { frozenCopy } from './util/deep-copy.js';
+import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
 
 export interface SmartProxyEvents {
@@ -55,14 +55,15 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
   readonly #acmePorts: number[];
-  #initialRoutes: readonly IRouteConfig[];
+  /** The user routes in force (or waiting for start()), as captured when they were given. */
+  #routes: CapturedRoutes;
   #state: State = 'new';
 
   constructor(options: ISmartProxyOptions) {
     super();
     checkOptions(options);
     this.#logger = options.logger ?? defaultLogger();
-    this.#initialRoutes = frozenCopy(options.routes);
+    this.#routes = CapturedRoutes.capture(options.routes);
     const timeouts = { ...defaultTimeouts, ...options.timeouts };
     const limits = { ...defaultLimits, ...options.limits };
     this.#limitReporter = new LimitReporter(this.#logger);
@@ -109,7 +110,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       if (this.#state !== 'new') throw new ProxyStateError(`start() called on a proxy that is ${this.#state}; create a new SmartProxy instead`);
       this.#state = 'starting';
       try {
-        await this.#apply(this.#initialRoutes, []);
+        await this.#apply(this.#routes, []);
         this.#state = 'running';
       } catch (error) {
         this.#state = 'new';
@@ -124,18 +125,19 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    * previous routes serving untouched. Concurrent calls apply in call order.
    */
   updateRoutes(routes: IRouteConfig[]): Promise<void> {
-    const copy = frozenCopy(routes);
+    // Captured now: edits the caller makes after this call do not reach the table.
+    const captured = CapturedRoutes.capture(routes);
     return this.#queue.run(async () => {
       if (this.#state === 'new') {
         // Validates as start() will (certificates included), so a bad route fails here, not at start().
-        const prepared = this.routeManager.prepare(copy);
+        const prepared = this.routeManager.prepare(captured);
         const certificateProblems = this.certificateManager.checkRoutes(prepared.table);
         if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
-        this.#initialRoutes = copy;
+        this.#routes = captured;
         return;
       }
       if (this.#state !== 'running') throw new ProxyStateError(`updateRoutes() called on a proxy that is ${this.#state}`);
-      await this.#apply(copy, this.routeManager.getInternalRoutes());
+      await this.#apply(captured, this.routeManager.getInternalRoutes());
     });
   }
 
@@ -144,7 +146,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     return this.#queue.run(async () => {
       if (this.#state !== 'running') throw new ProxyStateError(`cannot add route ${route.config.name}: the proxy is ${this.#state}`);
       const others = this.routeManager.getInternalRoutes().filter((r) => r.config.name !== route.config.name);
-      await this.#apply(this.routeManager.getRoutes(), [...others, route]);
+      await this.#apply(this.#routes, [...others, route]);
     });
   }
 
@@ -153,13 +155,14 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     return this.#queue.run(async () => {
       if (this.#state !== 'running') return;
       const remaining = this.routeManager.getInternalRoutes().filter((r) => r.config.name !== name);
-      await this.#apply(this.routeManager.getRoutes(), remaining);
+      await this.#apply(this.#routes, remaining);
     });
   }
 
   /** The user routes currently applied. */
   getRoutes(): readonly IRouteConfig[] {
-    return this.#state === 'new' ? this.#initialRoutes : this.routeManager.getRoutes();
+    if (this.#state !== 'new') return this.routeManager.getRoutes();
+    return Object.freeze(Array.from({ length: this.#routes.length }, (_, i) => this.#routes.config(i)));
   }
 
   /**
@@ -205,13 +208,14 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     });
   }
 
-  async #apply(userRoutes: readonly IRouteConfig[], internalRoutes: readonly InternalRoute[]): Promise<void> {
+  async #apply(userRoutes: CapturedRoutes, internalRoutes: readonly InternalRoute[]): Promise<void> {
     const prepared = this.routeManager.prepare(userRoutes, internalRoutes);
     const certificateProblems = this.certificateManager.checkRoutes(prepared.table);
     if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
     const { gained, lost } = this.#portDelta(prepared);
     await this.#acquirePorts(gained);
     this.routeManager.commit(prepared);
+    this.#routes = userRoutes;
     // The new table is live from here: a port that fails to let go is logged, not
     // reported as a failed update, and the other orphans are still released.
     for (const [port, refs] of lost) {

@@ -1,5 +1,6 @@
 import acme from 'acme-client';
-import { Agent } from 'node:https';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { Agent, get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
 import { readCertificate } from './certificate-info.js';
 import type { ICertificateStore, IStoredCertificate } from './store.js';
@@ -45,6 +46,14 @@ export class AcmeIssuer {
 
   /** Runs one order for `domain` through to a certificate; rejects when the CA or the challenge fails. */
   async issue(domain: string): Promise<IStoredCertificate> {
+    try {
+      return await this.#order(domain);
+    } catch (error) {
+      throw await this.#explain(error);
+    }
+  }
+
+  async #order(domain: string): Promise<IStoredCertificate> {
     const { challengeTypes, hooks, skipChallengeVerification, email, logger } = this.#options;
     const client = await this.#getClient();
     const [keyBuffer, csr] = await acme.crypto.createCsr({ altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey());
@@ -91,13 +100,28 @@ export class AcmeIssuer {
     return this.#client;
   }
 
+  /**
+   * The account key comes from the store, or is created and stored. A store
+   * that cannot be read or written must not stop certificates from being
+   * issued: the key then lives in memory for this process (a new account
+   * after a restart) and the failure is logged.
+   */
   async #createClient(): Promise<acme.Client> {
     const { directoryUrl, store, pollIntervalMs, logger } = this.#options;
-    let accountKey = await store.loadAccountKey(directoryUrl);
+    let accountKey: string | undefined;
+    try {
+      accountKey = await store.loadAccountKey(directoryUrl);
+    } catch (error) {
+      logger.error({ directoryUrl, err: error }, 'could not read the stored ACME account key; using a new account');
+    }
     if (accountKey === undefined) {
       accountKey = (await acme.crypto.createPrivateKey()).toString();
-      await store.saveAccountKey(directoryUrl, accountKey);
-      logger.info({ directoryUrl }, 'created ACME account key');
+      try {
+        await store.saveAccountKey(directoryUrl, accountKey);
+        logger.info({ directoryUrl }, 'created ACME account key');
+      } catch (error) {
+        logger.error({ directoryUrl, err: error }, 'could not store the new ACME account key; it is kept in memory until the process exits');
+      }
     }
     return new acme.Client({
       directoryUrl,
@@ -105,6 +129,20 @@ export class AcmeIssuer {
       backoffMin: pollIntervalMs,
       backoffMax: Math.max(pollIntervalMs * 6, 1000),
     });
+  }
+
+  /**
+   * acme-client 5.4 loses the cause of a failure to reach the CA: once its
+   * retries are spent it reads the response that never came and throws
+   * "Cannot read properties of undefined (reading 'config')". The directory
+   * is asked once more, directly, so the error says why (ECONNREFUSED, a
+   * TLS failure, a timeout).
+   */
+  async #explain(error: unknown): Promise<unknown> {
+    if (!(error instanceof TypeError) || !error.message.includes("reading 'config'")) return error;
+    const { directoryUrl } = this.#options;
+    const reason = await probe(directoryUrl, this.#trust?.agent);
+    return new Error(`the ACME CA at ${directoryUrl} could not be reached: ${reason}`, { cause: error });
   }
 
   /**
@@ -123,4 +161,17 @@ export class AcmeIssuer {
     });
     this.#trust = { agent, interceptor };
   }
+}
+
+/** What a GET of the URL runs into: a network error's code and message, or the status it answers with now. */
+function probe(url: string, agent: Agent | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const onResponse = (res: IncomingMessage) => {
+      res.resume();
+      resolve(`no answer during the order (the directory answers HTTP ${res.statusCode} now)`);
+    };
+    const req = url.startsWith('https:') ? httpsGet(url, { agent: agent ?? false, timeout: 10_000 }, onResponse) : httpGet(url, { agent: false, timeout: 10_000 }, onResponse);
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ? `${error.code} (${error.message})` : error.message));
+  });
 }

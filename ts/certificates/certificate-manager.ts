@@ -57,6 +57,8 @@ interface Managed {
   certificate: IStoredCertificate | undefined;
   context: SecureContext | undefined;
   inFlight: Promise<void> | undefined;
+  /** An order is running (inFlight also covers loading from the store, and clears only after the events went out). */
+  ordering: boolean;
   attempts: number;
   error: string | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -223,7 +225,7 @@ export class CertificateManager implements SecureContextSource {
   }
 
   #newEntry(domain: string): Managed {
-    const entry: Managed = { domain, certificate: undefined, context: undefined, inFlight: undefined, attempts: 0, error: undefined, timer: undefined, nextRenewal: undefined };
+    const entry: Managed = { domain, certificate: undefined, context: undefined, inFlight: undefined, ordering: false, attempts: 0, error: undefined, timer: undefined, nextRenewal: undefined };
     this.#managed.set(domain, entry);
     return entry;
   }
@@ -262,6 +264,7 @@ export class CertificateManager implements SecureContextSource {
     const { domain } = entry;
     const renewing = entry.certificate !== undefined;
     clearTimeout(entry.timer);
+    entry.ordering = true;
     try {
       const obtained = await this.#fetchCertificate(domain);
       if (this.#stopped) return;
@@ -274,6 +277,7 @@ export class CertificateManager implements SecureContextSource {
       this.#install(entry, obtained);
       entry.attempts = 0;
       entry.error = undefined;
+      entry.ordering = false;
       this.#scheduleRenewal(entry);
       this.#logger.info({ domain, expiresAt: obtained.expiresAt, renewing }, renewing ? 'certificate renewed' : 'certificate issued');
       this.#options.emit?.(renewing ? 'certificate-renewed' : 'certificate-issued', { domain, expiryDate: obtained.expiresAt, source: obtained.source });
@@ -281,6 +285,7 @@ export class CertificateManager implements SecureContextSource {
       if (this.#stopped) return;
       entry.attempts++;
       entry.error = (error as Error).message;
+      entry.ordering = false; // a listener of certificate-failed sees the status as 'error', not 'pending'
       const retryAt = new Date(Date.now() + retryDelayMs(entry.attempts));
       this.#schedule(entry, retryAt);
       this.#logger.error({ domain, err: error, retryAt, attempt: entry.attempts }, 'obtaining certificate failed; the current one (if any) keeps serving');
@@ -357,7 +362,7 @@ export class CertificateManager implements SecureContextSource {
 function statusOf(entry: Managed, custom: boolean): ICertificateStatus {
   const certificate = entry.certificate;
   const base = { domain: entry.domain, source: certificate?.source ?? (custom ? 'custom' : 'acme'), nextRenewal: entry.nextRenewal, error: entry.error };
-  if (certificate === undefined) return { ...base, status: entry.error !== undefined && entry.inFlight === undefined ? 'error' : 'pending' };
+  if (certificate === undefined) return { ...base, status: entry.error !== undefined && !entry.ordering ? 'error' : 'pending' };
   const expired = certificate.expiresAt.getTime() <= Date.now();
   return { ...base, status: expired ? 'expired' : 'valid', expiryDate: certificate.expiresAt, issueDate: certificate.issuedAt };
 }

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { CorruptStoreEntryError, type ICertificateStore, type IStoredCertificate } from './store.js';
 
 interface Meta {
@@ -60,7 +60,7 @@ export class FileCertificateStore implements ICertificateStore {
 
   async saveCertificate(domain: string, certificate: IStoredCertificate): Promise<void> {
     const dir = this.#domainDir(domain);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDirectory(dir, 0o700);
     const id = `${Date.now()}-${randomBytes(4).toString('hex')}`;
     const meta: Meta = {
       certFile: `cert-${id}.pem`,
@@ -85,7 +85,7 @@ export class FileCertificateStore implements ICertificateStore {
   }
 
   async saveAccountKey(directoryUrl: string, keyPem: string): Promise<void> {
-    await mkdir(join(this.#dir, 'accounts'), { recursive: true, mode: 0o700 });
+    await makeDirectory(join(this.#dir, 'accounts'), 0o700);
     await writeAtomically(this.#accountFile(directoryUrl), keyPem, 0o600);
   }
 
@@ -99,6 +99,27 @@ export class FileCertificateStore implements ICertificateStore {
     const id = createHash('sha256').update(directoryUrl).digest('hex').slice(0, 16);
     return join(this.#dir, 'accounts', `${id}.key`);
   }
+}
+
+/**
+ * `mkdir -p` that always ends. Node's recursive mkdir never settles (and
+ * keeps a thread-pool thread spinning) when a parent exists but cannot hold
+ * children, as with a store under /proc or behind a dangling symlink: the
+ * child answers ENOENT, the parent EEXIST, and it tries again forever. Here
+ * each missing level is created once, top down, and a failure is final.
+ */
+async function makeDirectory(path: string, mode: number): Promise<void> {
+  try {
+    await mkdir(path, { mode });
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && (await stat(path).then((s) => s.isDirectory(), () => false))) return;
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw error;
+  }
+  await makeDirectory(dirname(path), mode);
+  await mkdir(path, { mode });
 }
 
 async function writeAtomically(path: string, content: string, mode: number): Promise<void> {

@@ -17,6 +17,7 @@ const forwardedNames = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwa
  * trusted proxy the incoming chain is extended (its XFF gets our peer
  * appended; its proto/host/port are kept); from anyone else incoming
  * X-Forwarded-* are dropped and replaced, so a client cannot forge them.
+ * Their underscore spellings are dropped from everyone.
  */
 export function addForwardedHeaders(raw: string[], facts: ForwardedFacts, trusted: IpMatcher | undefined): string[] {
   const trust = trusted !== undefined && trusted.matches(facts.clientIp);
@@ -25,6 +26,8 @@ export function addForwardedHeaders(raw: string[], facts: ForwardedFacts, truste
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
     if (!forwardedNames.has(lower)) {
+      // CGI-style servers (PHP, WSGI, Rack) read X_Forwarded_For as X-Forwarded-For: a forged one would slip past the replacement.
+      if (lower.includes('_') && forwardedNames.has(lower.replaceAll('_', '-'))) continue;
       out.push(raw[i]!, raw[i + 1]!);
       continue;
     }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { normaliseHostname } from '../routing/domain-matcher.js';
+import { isValidHost, normaliseHostname } from '../routing/domain-matcher.js';
 import { unmapIPv4 } from '../routing/ip-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { ProxyContext } from './context.js';
@@ -46,6 +46,7 @@ function matchRequest(ctx: ProxyContext, port: number, req: IncomingMessage): Ma
     rawHost ??= target.authority;
     req.url = target.originForm;
   }
+  if (rawHost !== undefined && !isValidHost(rawHost)) return { status: 400, detail: 'the Host is not a host name' };
   const domain = normaliseHostname(rawHost);
   const clientIp = unmapIPv4(socket.remoteAddress ?? '');
   const route = index?.match(domain, target.path, clientIp);

@@ -20,7 +20,11 @@ export function pipeSockets(a: Socket, b: Socket): void {
 }
 
 function closePartner(partner: Socket): void {
-  // A partner whose write side was ended by the pipe is flushing its last
-  // bytes and closes by itself; destroying it now would drop them.
-  if (!partner.destroyed && !partner.writableEnded) partner.destroy();
+  if (partner.destroyed) return;
+  // Nothing the partner sends can be delivered any more, so it must close
+  // too: waiting for its peer's FIN would leave it open for good, since the
+  // pipe that read it is gone. A partner whose write side the pipe ended
+  // may still be flushing the last bytes: destroySoon lets them go first.
+  if (partner.writableEnded) partner.destroySoon();
+  else partner.destroy();
 }

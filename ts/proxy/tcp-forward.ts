@@ -28,6 +28,10 @@ export function forwardTcp(ctx: ProxyContext, route: Route, client: Socket, port
     client.off('close', abandon);
     if (client.destroyed) return void upstream.destroy();
     if (initial !== undefined && initial.length > 0) upstream.write(initial);
+    // The listener accepts sockets that close as soon as the client's FIN
+    // arrives; a piped connection must stay half-open instead, so a reply
+    // the upstream sends after that FIN still reaches the client.
+    client.allowHalfOpen = true;
     pipeSockets(client, upstream);
     client.resume();
   });

@@ -32,6 +32,20 @@ export function parseDomainPattern(domain: string): DomainPattern {
   return { kind: 'glob', pattern: name, matcher: new Minimatch(name, { nocase: true, dot: true }) };
 }
 
+/**
+ * RFC 3986 host (reg-name or bracketed IP literal) with an optional port:
+ * what a Host header or an absolute-form authority may hold. Anything else
+ * ('/', '?', '#', '@', '\\', spaces) would be matched by a wildcard route's
+ * suffix ('evil.test/.a.test' ends in '.a.test') and then rebuilt into a
+ * redirect or handed upstream as a different URL.
+ */
+const validHost = /^(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
+
+/** Whether a Host header value (or absolute-form authority) is a host name or address, with an optional port. */
+export function isValidHost(host: string): boolean {
+  return validHost.test(host);
+}
+
 /** Lower-cases a Host header or SNI value and drops its port and any trailing dot. */
 export function normaliseHostname(host: string | undefined): string | undefined {
   if (!host) return undefined;

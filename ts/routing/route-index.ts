@@ -14,10 +14,14 @@ export class RouteIndex {
   readonly #wildcard = new Map<string, Route[]>();
   readonly #globs: Route[] = [];
   readonly #any: Route[] = [];
+  /** Position of each route in the list it was given in: the last tie-break. Routes are shared between tables, so it lives here. */
+  readonly #order = new Map<Route, number>();
   readonly routes: readonly Route[];
 
   constructor(routes: readonly Route[]) {
     this.routes = routes;
+    routes.forEach((route, i) => this.#order.set(route, i));
+    const byPrecedence = precedence(this.#order);
     for (const route of routes) {
       if (route.domains === undefined) {
         this.#any.push(route);
@@ -41,7 +45,7 @@ export class RouteIndex {
    * path is not known yet (a TLS ClientHello): path conditions are ignored.
    */
   match(domain: string | undefined, path: string | undefined, clientIp: string): Route | undefined {
-    const best: Best = { route: undefined, rank: -1 };
+    const best: Best = { route: undefined, rank: -1, order: this.#order };
     if (domain !== undefined) {
       considerList(best, this.#exact.get(domain), 3_000_000, path, clientIp);
       for (let dot = domain.indexOf('.'); dot !== -1; dot = domain.indexOf('.', dot + 1)) {
@@ -58,6 +62,7 @@ export class RouteIndex {
 interface Best {
   route: Route | undefined;
   rank: number;
+  readonly order: ReadonlyMap<Route, number>;
 }
 
 /**
@@ -78,19 +83,19 @@ function considerList(best: Best, list: Route[] | undefined, rank: number, path:
 
 function consider(best: Best, route: Route, rank: number): void {
   const current = best.route;
-  if (current === undefined || outranks(route, rank, current, best.rank)) {
+  if (current === undefined || outranks(route, rank, current, best.rank, best.order)) {
     best.route = route;
     best.rank = rank;
   }
 }
 
-function outranks(a: Route, aRank: number, b: Route, bRank: number): boolean {
+function outranks(a: Route, aRank: number, b: Route, bRank: number, order: ReadonlyMap<Route, number>): boolean {
   if (a.priority !== b.priority) return a.priority > b.priority;
   if (aRank !== bRank) return aRank > bRank;
   const aPath = a.path?.specificity ?? 0;
   const bPath = b.path?.specificity ?? 0;
   if (aPath !== bPath) return aPath > bPath;
-  return a.id < b.id;
+  return order.get(a)! < order.get(b)!;
 }
 
 function conditionsHold(route: Route, path: string | undefined, clientIp: string): boolean {
@@ -102,10 +107,12 @@ function globMatches(route: Route, domain: string): boolean {
   return route.domains!.some((d) => d.kind === 'glob' && d.matcher.match(domain));
 }
 
-function byPrecedence(a: Route, b: Route): number {
-  if (a.priority !== b.priority) return b.priority - a.priority;
-  const pathDelta = (b.path?.specificity ?? 0) - (a.path?.specificity ?? 0);
-  return pathDelta !== 0 ? pathDelta : a.id - b.id;
+function precedence(order: ReadonlyMap<Route, number>): (a: Route, b: Route) => number {
+  return (a, b) => {
+    if (a.priority !== b.priority) return b.priority - a.priority;
+    const pathDelta = (b.path?.specificity ?? 0) - (a.path?.specificity ?? 0);
+    return pathDelta !== 0 ? pathDelta : order.get(a)! - order.get(b)!;
+  };
 }
 
 function push(map: Map<string, Route[]>, key: string, route: Route): void {

@@ -1,8 +1,9 @@
 import { RouteValidationError } from '../errors.js';
-import { compileRoute, newRouteState, type RequestHandler, type Route, type RouteState } from './route.js';
+import { CapturedRoutes } from './captured-routes.js';
+import { compileRoute, newRouteState, type RequestHandler, type Route } from './route.js';
 import { portConflicts, RouteTable } from './route-table.js';
 import type { IRouteConfig } from './types.js';
-import { routeLabel, validateRoutes } from './validate.js';
+import { validateRoutes } from './validate.js';
 
 /** A route the proxy adds for itself (the ACME challenge responder), answered by a handler. */
 export interface InternalRoute {
@@ -15,20 +16,29 @@ export interface PreparedRoutes {
   readonly table: RouteTable;
   readonly userRoutes: readonly IRouteConfig[];
   readonly internalRoutes: readonly InternalRoute[];
-  readonly states: ReadonlyMap<string, RouteState>;
+  /**
+   * Compiled routes by label (name, or position when unnamed) with their
+   * identity key (label and config): the next update reuses a route whose
+   * key is unchanged. Looked up by the short label and then compared, since
+   * hashing ten thousand long keys per update is what made updates slow.
+   */
+  readonly byLabel: ReadonlyMap<string, { key: string; route: Route }>;
 }
 
 /**
  * Validates, compiles and indexes routes, and holds the current snapshot.
  * Building a table (prepare) and publishing it (commit) are separate steps
  * so the caller can bind the new ports in between and give up cleanly.
+ * A route identical to a live one is neither validated nor compiled again,
+ * so adding one route to ten thousand costs about one route's work plus the
+ * index rebuild.
  */
 export class RouteManager {
   #current: PreparedRoutes = {
     table: RouteTable.empty,
     userRoutes: [],
     internalRoutes: [],
-    states: new Map(),
+    byLabel: new Map(),
   };
 
   /** The live snapshot; listeners read it on every connection. */
@@ -36,7 +46,7 @@ export class RouteManager {
     return this.#current.table;
   }
 
-  /** The user's routes as last applied. */
+  /** The user's routes as last applied (frozen copies). */
   getRoutes(): readonly IRouteConfig[] {
     return this.#current.userRoutes;
   }
@@ -46,46 +56,48 @@ export class RouteManager {
   }
 
   /** Validates and compiles; throws RouteValidationError listing every problem. Changes nothing. */
-  prepare(userRoutes: readonly IRouteConfig[], internalRoutes: readonly InternalRoute[] = this.#current.internalRoutes): PreparedRoutes {
-    const problems = validateRoutes(userRoutes);
-    if (problems.length > 0) throw new RouteValidationError(problems);
-    const previous = this.#current.states;
-    const states = new Map<string, RouteState>();
-    const routes: Route[] = [];
-    const add = (config: IRouteConfig, name: string, internal?: { requestHandler: RequestHandler }) => {
-      const key = routeKey(name, config);
-      const state = states.get(key) ?? previous.get(key) ?? newRouteState();
-      states.set(key, state);
-      routes.push(compileRoute(config, routes.length, name, state, internal));
+  prepare(routes: readonly IRouteConfig[] | CapturedRoutes, internalRoutes: readonly InternalRoute[] = this.#current.internalRoutes): PreparedRoutes {
+    const captured = routes instanceof CapturedRoutes ? routes : CapturedRoutes.capture(routes);
+    const previous = this.#current.byLabel;
+    const unchanged = (label: string, key: string) => {
+      const old = previous.get(label);
+      return old !== undefined && old.key === key ? old.route : undefined;
     };
-    internalRoutes.forEach((r) => add(r.config, r.config.name, { requestHandler: r.requestHandler }));
-    userRoutes.forEach((config, i) => add(config, routeLabel(config, i)));
-    const table = new RouteTable(routes);
+    const alreadyValid = (i: number) => unchanged(captured.labels[i]!, captured.keys[i]!) !== undefined;
+    const problems = [...captured.problems, ...validateRoutes(captured.sources, alreadyValid)];
+    if (problems.length > 0) throw new RouteValidationError(problems);
+    const byLabel = new Map<string, { key: string; route: Route }>();
+    const compiled: Route[] = [];
+    for (const internal of internalRoutes) {
+      const { config, requestHandler } = internal;
+      const label = `internal:${config.name}`;
+      const key = JSON.stringify(config);
+      const old = unchanged(label, key);
+      const route = old !== undefined && old.requestHandler === requestHandler ? old : compileRoute(config, config.name, newRouteState(), { requestHandler });
+      byLabel.set(label, { key, route });
+      compiled.push(route);
+    }
+    const userRoutes: IRouteConfig[] = [];
+    for (let i = 0; i < captured.length; i++) {
+      const label = captured.labels[i]!;
+      const key = captured.keys[i]!;
+      const route = unchanged(label, key) ?? compileRoute(captured.config(i), label, newRouteState());
+      byLabel.set(label, { key, route });
+      compiled.push(route);
+      userRoutes.push(route.config);
+    }
+    const table = new RouteTable(compiled);
     const conflicts = portConflicts(table);
     if (conflicts.length > 0) throw new RouteValidationError(conflicts);
-    // Frozen copies: later edits to the caller's objects must not leak into the live table.
-    return { table, userRoutes: Object.freeze(userRoutes.slice()), internalRoutes: Object.freeze(internalRoutes.slice()), states };
+    return { table, userRoutes: Object.freeze(userRoutes), internalRoutes: Object.freeze(internalRoutes.slice()), byLabel };
   }
 
   /** Publishes a prepared table in one assignment and retires the routes it dropped. */
   commit(prepared: PreparedRoutes): void {
-    const old = this.#current.states;
+    const old = this.#current.byLabel;
     this.#current = prepared;
-    for (const [key, state] of old) {
-      if (!prepared.states.has(key)) state.retired = true;
+    for (const [label, { route }] of old) {
+      if (prepared.byLabel.get(label)?.route !== route) route.state.retired = true;
     }
   }
-}
-
-const functionIds = new WeakMap<Function, number>();
-let nextFunctionId = 0;
-
-/** Identity of a route across updates: same name and same config means same route. */
-function routeKey(name: string, config: IRouteConfig): string {
-  return name + '\u0000' + JSON.stringify(config, (_key, value: unknown) => {
-    if (typeof value !== 'function') return value;
-    let id = functionIds.get(value);
-    if (id === undefined) functionIds.set(value, (id = nextFunctionId++));
-    return `[function ${id}]`;
-  });
 }

@@ -20,7 +20,6 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
  * path needs is precomputed here; the only mutable fields are live counters.
  */
 export interface Route {
-  readonly id: number;
   readonly name: string;
   readonly priority: number;
   readonly ports: readonly number[];
@@ -76,7 +75,6 @@ export function routeLayer(config: IRouteConfig): RouteLayer {
 /** Compiles a route that validateRoutes() accepted. */
 export function compileRoute(
   config: IRouteConfig,
-  id: number,
   name: string,
   state: RouteState,
   internal?: { requestHandler: RequestHandler },
@@ -85,7 +83,6 @@ export function compileRoute(
   const domains = match.domains === undefined ? undefined : typeof match.domains === 'string' ? [match.domains] : match.domains;
   const target = action.target;
   return {
-    id,
     name,
     priority: config.priority ?? 0,
     ports: expandPorts(match.ports),

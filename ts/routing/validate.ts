@@ -7,7 +7,7 @@ import { pathPatternProblem } from './path-matcher.js';
  * Checks a whole route list and returns every problem found, so a user fixes
  * a config in one pass. Runs once per updateRoutes(), never per connection.
  */
-export function validateRoutes(routes: unknown): RouteProblem[] {
+export function validateRoutes(routes: unknown, alreadyValid?: (index: number) => boolean): RouteProblem[] {
   if (!Array.isArray(routes)) {
     return [{ route: 'routes', path: '', message: 'should be an array of routes' }];
   }
@@ -16,7 +16,8 @@ export function validateRoutes(routes: unknown): RouteProblem[] {
   routes.forEach((route: unknown, index) => {
     const label = routeLabel(route, index);
     const report = (path: string, message: string) => problems.push({ route: label, path, message });
-    validateRoute(route, report);
+    // A route identical to one already live passed these checks when it went live.
+    if (alreadyValid === undefined || !alreadyValid(index)) validateRoute(route, report);
     const name = isObject(route) ? route.name : undefined;
     if (typeof name === 'string') {
       const first = names.get(name);
