@@ -1,12 +1,9 @@
 import t from 'tap';
-import { SmartProxy, RouteValidationError, createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
+import { SmartProxy, RouteValidationError, createSelfSignedCertificate } from '../ts/index.js';
 import { silentLogger, startHttpBackend } from './helpers/backends.js';
-import { fetchCertificate, startAcmeEnv } from './helpers/acme-env.js';
+import { fetchCertificate, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
 import { getFreePort } from './helpers/free-port.js';
 
-function autoRoute(port: number, domains: string[], backendPort: number): IRouteConfig {
-  return { name: 'auto', match: { ports: port, domains }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort }, tls: { mode: 'terminate', certificate: 'auto' } } };
-}
 
 t.test("'auto' with nothing to obtain certificates is a validation error", async (t) => {
   const port = await getFreePort();

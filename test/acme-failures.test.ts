@@ -1,18 +1,15 @@
 import t from 'tap';
 import acme from 'acme-client';
 import net from 'node:net';
-import { SmartProxy, PortInUseError, type IRouteConfig } from '../ts/index.js';
+import { SmartProxy, PortInUseError } from '../ts/index.js';
 import { closeServer, httpGet, listen, silentLogger, startHttpBackend } from './helpers/backends.js';
-import { fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
+import { fetchCertificate, once, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
 import { getFreePort } from './helpers/free-port.js';
 
 // acme-client retries unreachable CAs 5 times, 5-25 s apart, process-wide; our own backoff is what is under test.
 const axiosDefaults = acme.axios.defaults as typeof acme.axios.defaults & { acmeSettings: Record<string, unknown> };
 axiosDefaults.acmeSettings = { ...axiosDefaults.acmeSettings, retryMaxAttempts: 0 };
 
-function autoRoute(port: number, domain: string, backendPort: number): IRouteConfig {
-  return { name: domain, match: { ports: port, domains: domain }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort }, tls: { mode: 'terminate', certificate: 'auto' } } };
-}
 
 t.test('CA unreachable: certificate-failed with a retry scheduled; old certificate and other routes keep serving', async (t) => {
   const env = await startAcmeEnv(t);

@@ -2,13 +2,10 @@ import t from 'tap';
 import https from 'node:https';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SmartProxy, type IRouteConfig } from '../ts/index.js';
+import { SmartProxy } from '../ts/index.js';
 import { silentLogger, startHttpBackend } from './helpers/backends.js';
-import { fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
+import { fetchCertificate, once, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
 
-function autoRoute(port: number, domain: string, backendPort: number): IRouteConfig {
-  return { name: domain, match: { ports: port, domains: domain }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort }, tls: { mode: 'terminate', certificate: 'auto' } } };
-}
 
 t.test('a restart serves the stored certificate without asking the CA; renewal swaps it under an open connection', async (t) => {
   const env = await startAcmeEnv(t);

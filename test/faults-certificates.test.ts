@@ -9,9 +9,9 @@ import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { FileCertificateStore, SmartProxy, createSelfSignedCertificate, type IRouteConfig, type IStoredCertificate } from '../ts/index.js';
+import { FileCertificateStore, SmartProxy, createSelfSignedCertificate, type IStoredCertificate } from '../ts/index.js';
 import { httpGet, startHttpBackend } from './helpers/backends.js';
-import { fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
+import { fetchCertificate, once, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
 import { httpsGet } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 
@@ -21,9 +21,6 @@ axiosDefaults.acmeSettings = { ...axiosDefaults.acmeSettings, retryMaxAttempts: 
 
 const staticCert = createSelfSignedCertificate({ domains: ['static.test'] });
 
-function autoRoute(port: number, domain: string, backendPort: number): IRouteConfig {
-  return { name: domain, match: { ports: port, domains: domain }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort }, tls: { mode: 'terminate', certificate: 'auto' } } };
-}
 
 interface LogLine {
   level: number;

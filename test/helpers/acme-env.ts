@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import type { IAcmeOptions } from '../../ts/index.js';
+import type { IAcmeOptions, IRouteConfig } from '../../ts/index.js';
 import { getFreePort } from './free-port.js';
 import { startPebble, type PebbleInstance } from './pebble.js';
 
@@ -66,4 +66,9 @@ export function once<T>(emitter: { once(event: string, fn: (value: T) => void): 
       resolve(value);
     });
   });
+}
+
+/** A route that terminates TLS for `domains` on `port` with an ACME certificate and forwards to a local backend. */
+export function autoRoute(port: number, domains: string | string[], backendPort: number, name = typeof domains === 'string' ? domains : 'auto'): IRouteConfig {
+  return { name, match: { ports: port, domains }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort }, tls: { mode: 'terminate', certificate: 'auto' } } };
 }
