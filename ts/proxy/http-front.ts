@@ -2,6 +2,7 @@ import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ProxyContext } from './context.js';
 import { handleRequest, handleUpgrade } from './http-handler.js';
+import { FastFront } from './fast/fast-front.js';
 
 /**
  * One http.Server per port that speaks HTTP, never listening itself: the
@@ -13,9 +14,17 @@ export class HttpFronts {
   readonly #servers = new Map<number, Server>();
   readonly #httpSockets = new WeakSet<Socket>();
   readonly #ctx: ProxyContext;
+  /** The fast path for plain HTTP/1.1; it hands Node the connections it does not serve. */
+  readonly fast: FastFront;
 
   constructor(ctx: ProxyContext) {
     this.#ctx = ctx;
+    this.fast = new FastFront(ctx, this);
+  }
+
+  /** Counts a socket the fast path serves as an HTTP connection, for isIdleHttp. */
+  markHttp(socket: Socket): void {
+    this.#httpSockets.add(socket);
   }
 
   accept(port: number, socket: Socket): void {
@@ -37,6 +46,7 @@ export class HttpFronts {
   }
 
   closeAll(): void {
+    this.fast.close();
     for (const port of [...this.#servers.keys()]) this.release(port);
   }
 

@@ -19,7 +19,15 @@ export function rememberSniRoute(socket: TLSSocket, route: Route, serverName: st
   sniRoutes.set(socket, { route, serverName });
 }
 
-type Matched = { route: Route; facts: ForwardedFacts; domain: string } | { status: number; detail: string };
+export type Matched = { route: Route; facts: ForwardedFacts; domain: string } | { status: number; detail: string };
+
+/** What routing reads of a request: an IncomingMessage, or the fast path's own parsed head. */
+export interface RoutableRequest {
+  url?: string | undefined;
+  readonly headers: { readonly host?: string | undefined };
+  readonly rawHeaders: readonly string[];
+  readonly socket: Socket;
+}
 
 /**
  * Picks the route for one request by Host and path. Every request on a
@@ -27,7 +35,7 @@ type Matched = { route: Route; facts: ForwardedFacts; domain: string } | { statu
  * two requests on one connection may go to different routes, and a route
  * update applies from the next request on.
  */
-function matchRequest(ctx: ProxyContext, port: number, req: IncomingMessage): Matched {
+export function matchRequest(ctx: ProxyContext, port: number, req: RoutableRequest): Matched {
   const socket = req.socket;
   const secure = (socket as TLSSocket).encrypted === true;
   const portTable = ctx.routes.table.ports.get(port);
@@ -70,7 +78,7 @@ const countedBytes = new WeakMap<Socket, { read: number; written: number }>();
  * previous one: the head and body were often read in one chunk before the
  * request event, so a snapshot taken at the start would miss them.
  */
-function countRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
+export function countRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
   const last = countedBytes.get(socket) ?? { read: 0, written: 0 };
   ctx.metrics.request(route.name, port, socket.bytesRead - last.read, socket.bytesWritten - last.written);
   last.read = socket.bytesRead;

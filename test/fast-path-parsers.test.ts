@@ -1,0 +1,89 @@
+// The fast path's own HTTP/1.1 head parser and chunked scanner: strict,
+// split-proof, and handing anything unusual to Node's parser.
+import t from 'tap';
+import { ChunkedScanner, chunkedError } from '../ts/proxy/fast/chunked-scanner.js';
+import { parseRequestHead, parseResponseHead } from '../ts/proxy/fast/head-parser.js';
+
+const body = '5\r\nhello\r\n6;name=value\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer-One: 1\r\n\r\n';
+
+t.test('the chunked scanner finds the end of a body split at every byte boundary, and not a byte later', async (t) => {
+  const bytes = Buffer.from(body + 'GET /next HTTP/1.1\r\n', 'latin1');
+  const end = Buffer.byteLength(body);
+  for (let split = 0; split <= bytes.length; split++) {
+    const s = new ChunkedScanner();
+    const first = s.scan(bytes, 0, split);
+    const found = first !== -1 ? first : s.scan(bytes, split, bytes.length);
+    if (found !== end) t.fail(`split at ${split}: ended at ${found}, expected ${end}`);
+  }
+  // One byte at a time.
+  const s = new ChunkedScanner();
+  let found = -1;
+  for (let i = 0; i < bytes.length && found === -1; i++) found = s.scan(bytes, i, i + 1);
+  t.equal(found, end);
+  t.ok(s.done);
+});
+
+t.test('the chunked scanner refuses malformed framing', async (t) => {
+  for (const bad of ['x\r\n', '\r\n', '5\nhello\r\n', '5\r\nhelloX\r\n', '5\r\nhello\r\n0\r\n\n', '12345678901234\r\n', '5;\u0001\r\n', '0\r\nBad\u0000: x\r\n\r\n']) {
+    const s = new ChunkedScanner();
+    t.equal(s.scan(Buffer.from(bad, 'latin1'), 0, bad.length), chunkedError, JSON.stringify(bad));
+  }
+});
+
+const ok = (head: string) => parseRequestHead(Buffer.from(head, 'latin1'), 0, 16384);
+
+t.test('an ordinary request head is parsed with its framing', async (t) => {
+  const head = ok('POST /a?b HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nConnection: keep-alive, close\r\n\r\nabc');
+  t.not(typeof head, 'string');
+  if (typeof head === 'string') return;
+  t.equal(head.method, 'POST');
+  t.equal(head.target, '/a?b');
+  t.equal(head.host, 'a.test');
+  t.same(head.framing, { kind: 'length', length: 3 });
+  t.equal(head.close, true);
+  t.equal(head.size, 'POST /a?b HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nConnection: keep-alive, close\r\n\r\n'.length, 'the head ends before the body');
+  const chunked = ok('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n');
+  t.same(typeof chunked === 'string' ? chunked : chunked.framing, { kind: 'chunked' });
+  t.equal(ok('GET / HTTP/1.1\r\nHost: a'), 'incomplete');
+});
+
+t.test('anything unusual is handed to Node: smuggling shapes, obs-fold, bare CR/LF, odd versions and methods', async (t) => {
+  const cases: Record<string, string> = {
+    'CL and TE': 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'differing CLs': 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n',
+    'CL not a number': 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n',
+    'TE not ending in chunked': 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n',
+    'two Hosts': 'GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n',
+    'obs-fold': 'GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n',
+    'bare LF': 'GET / HTTP/1.1\r\nHost: a\nX-A: 1\r\n\r\n',
+    'bare CR': 'GET / HTTP/1.1\r\nHost: a\rX-A: 1\r\n\r\n',
+    'space before colon': 'GET / HTTP/1.1\r\nHost : a\r\n\r\n',
+    'control in value': 'GET / HTTP/1.1\r\nHost: a\r\nX-A: \u0000\r\n\r\n',
+    'bad token': 'GET / HTTP/1.1\r\nHo(st: a\r\n\r\n',
+    'HTTP/1.0': 'GET / HTTP/1.0\r\nHost: a\r\n\r\n',
+    'CONNECT': 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n',
+    'Upgrade': 'GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    'Expect': 'PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n',
+    'non-ASCII target': 'GET /\u00ff HTTP/1.1\r\nHost: a\r\n\r\n',
+    'leading empty line': '\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+  };
+  for (const [name, head] of Object.entries(cases)) t.equal(ok(head), 'handover', name);
+  t.equal(parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nX: ' + 'a'.repeat(100)), 0, 64), 'handover', 'over maxHeaderBytes (Node answers 431)');
+});
+
+t.test('response heads: framing, close, and refusals', async (t) => {
+  const parse = (head: string) => parseResponseHead(Buffer.from(head, 'latin1'), 0, 65536);
+  const a = parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  t.ok(typeof a !== 'string' && a.contentLength === 2 && !a.close && a.size === 38);
+  const b = parse('HTTP/1.0 200 OK\r\n\r\n');
+  t.ok(typeof b !== 'string' && b.close, 'HTTP/1.0 closes unless it says keep-alive');
+  const c = parse('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n');
+  t.ok(typeof c !== 'string' && !c.close);
+  const d = parse('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n');
+  t.ok(typeof d !== 'string' && d.close);
+  t.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n'), 'invalid');
+  t.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n'), 'invalid');
+  t.equal(parse('HTTP/1.1 2000 OK\r\n\r\n'), 'invalid');
+  t.equal(parse('HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n\r\n'), 'invalid');
+  t.equal(parse('HTTP/1.1 200 OK\r\nX'), 'incomplete');
+});

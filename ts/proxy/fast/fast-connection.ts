@@ -1,0 +1,444 @@
+import type { Socket } from 'node:net';
+import type { Route } from '../../routing/route.js';
+import { routeTimeout, type ProxyContext } from '../context.js';
+import { countRequest, matchRequest } from '../http-handler.js';
+import { pickTarget } from '../route-target.js';
+import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
+import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
+import type { FastFront } from './fast-front.js';
+import { clientResponseHead, statusResponse, upstreamRequestHead } from './messages.js';
+import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket } from './upstream-socket.js';
+
+/** Methods a request may be sent twice with (RFC 9110 §9.2.2), when it has no body to replay. */
+const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Largest upstream response head accepted. Default: 64 KiB, as Node's client would not take more either. */
+const maxResponseHead = 64 * 1024;
+
+const enum Phase {
+  /** Waiting for (the rest of) a request head. */
+  Head,
+  /** Streaming the request body upstream. */
+  Body,
+  /** The request is sent; waiting for the response to end. */
+  Wait,
+  /** Closed or handed over to Node. */
+  Gone,
+}
+
+const enum ResBody {
+  None,
+  Length,
+  Chunked,
+  /** Until the upstream closes; re-chunked for the client. */
+  UntilClose,
+}
+
+/**
+ * One plain-HTTP client connection on the fast path: reads request heads,
+ * routes each one as http-handler.ts does, and forwards ordinary requests
+ * over a pooled raw upstream socket with both bodies' framing tracked.
+ * Anything else hands the connection, at a request boundary, to Node's
+ * HTTP server for the rest of its life. One exchange at a time; pipelined
+ * requests wait in the buffer.
+ */
+export class FastConnection implements UpstreamOwner {
+  readonly #front: FastFront;
+  readonly #ctx: ProxyContext;
+  readonly #socket: Socket;
+  readonly #port: number;
+  /** Client bytes read but not yet consumed. */
+  #buf: Buffer | undefined;
+  #phase = Phase.Head;
+  /** When the current wait ends (ms since epoch), 0 for none; swept by FastFront. */
+  deadline = 0;
+  /** Whether the deadline is a keep-alive idle one (close) or headersMs (408). */
+  #idle = false;
+
+  // The exchange in flight.
+  #route: Route | undefined;
+  #head: RequestHead | undefined;
+  #upstream: UpstreamSocket | undefined;
+  #upstreamHead = '';
+  #key = '';
+  #host = '';
+  #targetPort = 0;
+  #reused = false;
+  #mayRetry = false;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #reqLeft = 0;
+  readonly #reqChunks = new ChunkedScanner();
+  #reqDone = false;
+  #resBuf: Buffer | undefined;
+  #resHead: ResponseHead | undefined;
+  #resBody = ResBody.None;
+  #resLeft = 0;
+  readonly #resChunks = new ChunkedScanner();
+  #resStarted = false;
+  #closeAfter = false;
+
+  constructor(front: FastFront, ctx: ProxyContext, socket: Socket, port: number, peeked: Buffer | undefined) {
+    this.#front = front;
+    this.#ctx = ctx;
+    this.#socket = socket;
+    this.#port = port;
+    this.#buf = peeked;
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
+    this.deadline = Date.now() + ctx.timeouts.headersMs;
+  }
+
+  /** Starts reading: serves what was peeked already, then whatever arrives. */
+  start(): void {
+    if (this.#buf !== undefined && this.#buf.length > 0) this.#next();
+    if (this.#phase !== Phase.Gone) this.#socket.resume();
+  }
+
+  /** The deadline passed: 408 while a head was awaited, a silent close for an idle keep-alive connection. */
+  expire(): void {
+    if (this.#phase !== Phase.Head) return;
+    if (this.#idle) return void this.#socket.destroy();
+    this.#ctx.limitReporter.hit('timeouts.headersMs', { port: this.#port });
+    this.#gone();
+    this.#socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    switch (this.#phase) {
+      case Phase.Head:
+        this.#buf = this.#buf === undefined || this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+        if (this.#idle) {
+          this.#idle = false;
+          this.deadline = Date.now() + this.#ctx.timeouts.headersMs;
+        }
+        return this.#next();
+      case Phase.Body:
+        return this.#requestBody(chunk);
+      case Phase.Wait:
+        // A pipelined request: kept for later, and the client held back once a head's worth is waiting.
+        this.#buf = this.#buf === undefined || this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+        if (this.#buf.length > this.#ctx.limits.maxHeaderBytes) this.#socket.pause();
+        return;
+      default:
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    // The socket is not half-open: its side ends too, so nothing more can be answered.
+    this.#socket.destroy();
+  };
+
+  readonly #onClose = (): void => {
+    const phase = this.#phase;
+    this.#gone();
+    if (phase === Phase.Body || phase === Phase.Wait) {
+      // A client that goes away aborts its exchange; the upstream socket is never pooled mid-exchange.
+      this.#dropUpstream();
+      this.#finish();
+    }
+  };
+
+  readonly #onDrain = (): void => {
+    this.#upstream?.resume();
+  };
+
+  /** Reads the next request head from the buffer and starts its exchange, or hands the connection over. */
+  #next(): void {
+    const buf = this.#buf;
+    if (buf === undefined || buf.length === 0) return;
+    const head = parseRequestHead(buf, 0, this.#ctx.limits.maxHeaderBytes);
+    if (head === 'incomplete') return;
+    if (head === 'handover' || head === 'invalid') return this.#handover();
+    const req = { url: head.target as string | undefined, headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
+    const matched = matchRequest(this.#ctx, this.#port, req);
+    if ('status' in matched) return this.#handover();
+    const route = matched.route;
+    if (route.requestHandler !== undefined || route.action.type !== 'forward' || route.tlsMode === 'terminate-and-reencrypt') return this.#handover();
+    const state = route.state;
+    if (state.connections >= route.maxConnections) return this.#handover();
+    state.connections++;
+    this.#ctx.tracker.requestStarted(this.#socket);
+    this.deadline = 0;
+    this.#route = route;
+    this.#head = head;
+    this.#reqDone = false;
+    this.#resStarted = false;
+    this.#resHead = undefined;
+    this.#resBuf = undefined;
+    this.#closeAfter = head.close;
+    const target = pickTarget(route, this.#port);
+    this.#host = target.host;
+    this.#targetPort = target.port;
+    this.#key = `${target.host}:${target.port}`;
+    this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
+    this.#mayRetry = head.framing.kind === 'none' && idempotent.has(head.method);
+    this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
+    this.#send(this.#front.pool.take(this.#key));
+    const framing = head.framing;
+    if (framing.kind === 'none') {
+      this.#requestEnded();
+    } else {
+      this.#phase = Phase.Body;
+      this.#reqLeft = framing.kind === 'length' ? framing.length : 0;
+      this.#reqChunks.reset();
+      const rest = this.#buf;
+      this.#buf = undefined;
+      if (rest !== undefined) this.#requestBody(rest);
+    }
+  }
+
+  /** Writes the request head to a pooled socket, or to a new connection when there is none. */
+  #send(pooled: Socket | undefined): void {
+    const route = this.#route!;
+    let upstream: UpstreamSocket;
+    if (pooled !== undefined) {
+      upstream = lease(pooled, this);
+      this.#reused = true;
+    } else {
+      upstream = connectUpstream(this.#host, this.#targetPort, this.#front.pool, this);
+      this.#reused = false;
+      this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'));
+    }
+    this.#upstream = upstream;
+    upstream.setTimeout(routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
+    upstream.write(this.#upstreamHead, 'latin1');
+  }
+
+  readonly #connectTimedOut = (): void => {
+    this.#connectTimer = undefined;
+    const upstream = this.#upstream;
+    if (upstream === undefined) return;
+    this.#dropUpstream();
+    this.#fail(504, 'upstream did not accept the connection in time', 'upstream connect timed out');
+  };
+
+  /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
+  #requestBody(chunk: Buffer): void {
+    const head = this.#head!;
+    let end: number;
+    if (head.framing.kind === 'length') {
+      end = Math.min(this.#reqLeft, chunk.length);
+      this.#reqLeft -= end;
+      if (this.#reqLeft > 0) end = -1;
+    } else {
+      end = this.#reqChunks.scan(chunk, 0, chunk.length);
+      if (end === chunkedError) return this.#badRequestBody();
+    }
+    const piece = end === -1 || end === chunk.length ? chunk : chunk.subarray(0, end);
+    const upstream = this.#upstream;
+    if (upstream !== undefined && !upstream.write(piece)) this.#socket.pause();
+    if (end === -1) return;
+    if (end < chunk.length) this.#buf = chunk.subarray(end);
+    this.#requestEnded();
+  }
+
+  /** A chunked request body that is not valid chunked: the exchange cannot go on on either connection. */
+  #badRequestBody(): void {
+    this.#dropUpstream();
+    this.#closeAfter = true;
+    if (this.#resStarted) return void this.#socket.destroy();
+    this.#respond(400, 'the chunked request body is malformed');
+  }
+
+  #requestEnded(): void {
+    this.#reqDone = true;
+    if (this.#phase === Phase.Gone) return;
+    this.#phase = Phase.Wait;
+    if (this.#buf !== undefined && this.#buf.length > this.#ctx.limits.maxHeaderBytes) this.#socket.pause();
+  }
+
+  upstreamConnected(): void {
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+  }
+
+  upstreamDrained(): void {
+    if (this.#phase === Phase.Body) this.#socket.resume();
+  }
+
+  upstreamData(chunk: Buffer): void {
+    if (this.#resHead === undefined) return this.#responseHead(chunk);
+    this.#responseBody(chunk, 0);
+  }
+
+  #responseHead(chunk: Buffer): void {
+    let buf = this.#resBuf === undefined ? chunk : Buffer.concat([this.#resBuf, chunk]);
+    let head = parseResponseHead(buf, 0, maxResponseHead);
+    // Interim responses (103 Early Hints, a stray 100) are not relayed, as on the Node path.
+    while (typeof head !== 'string' && head.status < 200 && head.status !== 101) {
+      buf = buf.subarray(head.size);
+      head = parseResponseHead(buf, 0, maxResponseHead);
+    }
+    if (head === 'incomplete') return void (this.#resBuf = buf);
+    this.#resBuf = undefined;
+    if (typeof head === 'string' || head.status === 101) {
+      this.#dropUpstream();
+      return this.#fail(502, 'upstream unavailable', 'upstream sent an invalid response head');
+    }
+    this.#resHead = head;
+    const method = this.#head!.method;
+    const route = this.#route!;
+    if (route.state.retired) this.#closeAfter = true;
+    if (responseHasNoBody(method, head.status)) this.#resBody = ResBody.None;
+    else if (head.transferEncoding !== undefined && /(?:^|,)[ \t]*chunked[ \t]*$/i.test(head.transferEncoding)) this.#resBody = ResBody.Chunked;
+    else if (head.transferEncoding === undefined && head.contentLength >= 0) this.#resBody = ResBody.Length;
+    else this.#resBody = ResBody.UntilClose;
+    this.#resLeft = head.contentLength;
+    this.#resChunks.reset();
+    const framing = this.#resBody === ResBody.Chunked ? head.transferEncoding : this.#resBody === ResBody.UntilClose ? 'chunked' : undefined;
+    const text = clientResponseHead(head, framing, this.#closeAfter);
+    const socket = this.#socket;
+    socket.cork();
+    socket.write(text, 'latin1');
+    this.#resStarted = true;
+    if (this.#resBody === ResBody.None || (this.#resBody === ResBody.Length && head.contentLength === 0)) {
+      // Bytes after a bodiless response mean the upstream is out of step: it is not reused.
+      this.#responseEnded(buf.length === head.size);
+    } else {
+      this.#responseBody(buf, head.size);
+    }
+    socket.uncork();
+  }
+
+  #responseBody(chunk: Buffer, start: number): void {
+    let end: number;
+    const socket = this.#socket;
+    switch (this.#resBody) {
+      case ResBody.Length:
+        end = start + Math.min(this.#resLeft, chunk.length - start);
+        this.#resLeft -= end - start;
+        if (this.#resLeft > 0) end = -1;
+        break;
+      case ResBody.Chunked:
+        end = this.#resChunks.scan(chunk, start, chunk.length);
+        if (end === chunkedError) {
+          // A torn response: the client sees it cut short, as on the Node path.
+          this.#dropUpstream();
+          return void socket.destroy();
+        }
+        break;
+      default: {
+        const size = chunk.length - start;
+        if (size === 0) return;
+        socket.write(`${size.toString(16)}\r\n`, 'latin1');
+        socket.write(start === 0 ? chunk : chunk.subarray(start));
+        if (!socket.write('\r\n', 'latin1')) this.#upstream?.pause();
+        return;
+      }
+    }
+    const stop = end === -1 ? chunk.length : end;
+    if (stop > start && !socket.write(start === 0 && stop === chunk.length ? chunk : chunk.subarray(start, stop))) this.#upstream?.pause();
+    if (end !== -1) this.#responseEnded(end === chunk.length);
+  }
+
+  upstreamEnd(): void {
+    if (this.#resHead !== undefined && this.#resBody === ResBody.UntilClose) {
+      this.#socket.write('0\r\n\r\n', 'latin1');
+      return this.#responseEnded(false);
+    }
+    this.upstreamFailed(undefined, false);
+  }
+
+  upstreamFailed(error: NodeJS.ErrnoException | undefined, timeout: boolean): void {
+    const upstream = this.#upstream;
+    if (upstream === undefined) return;
+    this.#dropUpstream();
+    if (this.#resStarted) return void this.#socket.destroy();
+    const route = this.#route!;
+    const reset = error === undefined || error.code === 'ECONNRESET' || error.code === 'EPIPE';
+    // An upstream may close an idle pooled connection just as we reuse it; the request never reached it.
+    if (this.#mayRetry && this.#reused && !timeout && reset && this.#resBuf === undefined) {
+      this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
+      this.#mayRetry = false;
+      return this.#send(undefined);
+    }
+    const message = timeout ? 'upstream timed out' : (error?.message ?? 'upstream closed the connection');
+    if (timeout) this.#fail(504, 'upstream timed out', message);
+    else this.#fail(502, 'upstream unavailable', message);
+  }
+
+  #fail(status: number, detail: string, message: string): void {
+    const route = this.#route!;
+    this.#ctx.logger.warn({ route: route.name, target: this.#key, err: message }, 'upstream request failed');
+    if (this.#resStarted) return void this.#socket.destroy();
+    // The unread rest of a request body would be read as the next request: the connection ends after this answer.
+    if (!this.#reqDone) this.#closeAfter = true;
+    this.#respond(status, detail);
+  }
+
+  /** A short plain-text answer from the proxy itself, as sendStatus writes it, ending the exchange. */
+  #respond(status: number, detail: string): void {
+    this.#socket.write(statusResponse(status, detail, this.#closeAfter));
+    this.#resStarted = true;
+    this.#responseEnded(false);
+  }
+
+  /** The response is complete; `reusable` says the upstream's bytes ended exactly with it. */
+  #responseEnded(reusable: boolean): void {
+    const upstream = this.#upstream;
+    if (upstream !== undefined) {
+      this.#upstream = undefined;
+      if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+      this.#connectTimer = undefined;
+      upstream.resume();
+      const clean = reusable && this.#reqDone && !this.#resHead!.close;
+      release(upstream, clean ? this.#key : undefined);
+    }
+    this.#finish();
+    if (this.#phase === Phase.Gone) return;
+    if (this.#closeAfter || !this.#reqDone) {
+      this.#gone();
+      return void this.#socket.end();
+    }
+    this.#phase = Phase.Head;
+    this.#idle = this.#buf === undefined || this.#buf.length === 0;
+    this.deadline = Date.now() + (this.#idle ? this.#ctx.timeouts.keepAliveMs : this.#ctx.timeouts.headersMs);
+    this.#socket.resume();
+    this.#next();
+  }
+
+  /** Counts the finished (or aborted) exchange once. */
+  #finish(): void {
+    const route = this.#route;
+    if (route === undefined) return;
+    this.#route = undefined;
+    route.state.connections--;
+    this.#ctx.tracker.requestFinished(this.#socket);
+    countRequest(this.#ctx, route, this.#port, this.#socket);
+  }
+
+  #dropUpstream(): void {
+    const upstream = this.#upstream;
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    if (upstream === undefined) return;
+    this.#upstream = undefined;
+    release(upstream, undefined);
+  }
+
+  #gone(): void {
+    this.#phase = Phase.Gone;
+    this.deadline = 0;
+    this.#front.forget(this);
+  }
+
+  /** Gives the connection to Node's HTTP server, with every byte read but not consumed. */
+  #handover(): void {
+    const socket = this.#socket;
+    this.#gone();
+    socket.pause();
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('close', this.#onClose);
+    socket.off('drain', this.#onDrain);
+    const buf = this.#buf;
+    this.#buf = undefined;
+    if (buf !== undefined && buf.length > 0) {
+      if (socket.readableEnded) return void socket.destroy();
+      socket.unshift(buf);
+    }
+    this.#front.handOver(this.#port, socket);
+  }
+}

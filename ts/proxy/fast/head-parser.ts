@@ -1,0 +1,162 @@
+/**
+ * Strict HTTP/1.1 message heads for the fast path (RFC 9112 §2–§6). Only
+ * the plainest requests are accepted: anything unusual (HTTP/1.0, obs-fold,
+ * bare CR or LF, odd framing, Upgrade, Expect, CONNECT) is reported as
+ * `handover`, and Node's own parser then answers it exactly as before.
+ */
+
+/** Framing of a message body: `length` bytes, chunked, until the connection closes, or none. */
+export type Framing = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
+
+export interface RequestHead {
+  readonly method: string;
+  readonly target: string;
+  /** [name, value, name, value, …] as sent. */
+  readonly rawHeaders: string[];
+  /** Bytes of the head, final CRLF included. */
+  readonly size: number;
+  readonly host: string | undefined;
+  readonly framing: Framing;
+  /** The Transfer-Encoding value(s), joined, when the body is chunked. */
+  readonly transferEncoding: string | undefined;
+  /** The client asked to close the connection after this exchange. */
+  readonly close: boolean;
+}
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly reason: string;
+  readonly rawHeaders: string[];
+  readonly size: number;
+  readonly contentLength: number;
+  readonly transferEncoding: string | undefined;
+  /** The upstream will close, or is HTTP/1.0 without keep-alive. */
+  readonly close: boolean;
+}
+
+/** `incomplete`: more bytes needed; `handover`: let Node's parser judge it; `invalid`: a response we refuse (502). */
+export type HeadResult<T> = T | 'incomplete' | 'handover' | 'invalid';
+
+const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible ASCII, obs-text, SP and HTAB; no other control character. */
+const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+const requestLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.1$/;
+const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d) ([\t\x20-\x7e\x80-\xff]*)$/;
+const digits = /^\d{1,15}$/;
+
+/** Parses a request head from `buf` at `start`; `max` is limits.maxHeaderBytes. */
+export function parseRequestHead(buf: Buffer, start: number, max: number): HeadResult<RequestHead> {
+  const end = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (end === -1) return buf.length - start > max ? 'handover' : 'incomplete';
+  if (end + 4 - start > max) return 'handover';
+  const lines = buf.toString('latin1', start, end).split('\r\n');
+  const line = requestLine.exec(lines[0]!);
+  if (line === null) return 'handover';
+  const method = line[1]!;
+  if (method === 'CONNECT') return 'handover';
+  const fields = readFields(lines);
+  if (fields === undefined) return 'handover';
+  let host: string | undefined;
+  let hosts = 0;
+  let lengths: string | undefined;
+  let te: string | undefined;
+  let close = false;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') host ??= value, hosts++;
+        break;
+      case 6:
+        if (name.toLowerCase() === 'expect') return 'handover';
+        break;
+      case 7:
+        if (name.toLowerCase() === 'upgrade') return 'handover';
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          const v = value.toLowerCase();
+          if (v.includes('upgrade')) return 'handover';
+          if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) close = true;
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          if (lengths !== undefined && lengths !== value) return 'handover';
+          lengths = value;
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
+        break;
+    }
+  }
+  // Two Host headers, both framings, or a coding list not ending in chunked: Node's parser and the router answer 400.
+  if (hosts > 1) return 'handover';
+  let framing: Framing = { kind: 'none' };
+  if (te !== undefined) {
+    if (lengths !== undefined || !/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return 'handover';
+    framing = { kind: 'chunked' };
+  } else if (lengths !== undefined) {
+    if (!digits.test(lengths)) return 'handover';
+    const length = Number(lengths);
+    if (length > 0) framing = { kind: 'length', length };
+  }
+  return { method, target: line[2]!, rawHeaders: fields, size: end + 4 - start, host, framing, transferEncoding: te, close };
+}
+
+/** Parses a response head; heads larger than `max` are invalid. */
+export function parseResponseHead(buf: Buffer, start: number, max: number): HeadResult<ResponseHead> {
+  const end = buf.indexOf('\r\n\r\n', start, 'latin1');
+  if (end === -1) return buf.length - start > max ? 'invalid' : 'incomplete';
+  if (end + 4 - start > max) return 'invalid';
+  const lines = buf.toString('latin1', start, end).split('\r\n');
+  const line = statusLine.exec(lines[0]!);
+  if (line === null) return 'invalid';
+  const fields = readFields(lines);
+  if (fields === undefined) return 'invalid';
+  let lengths: string | undefined;
+  let te: string | undefined;
+  let close = line[1] === '0';
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      const v = value.toLowerCase();
+      if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) close = true;
+      else if (line[1] === '0' && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) close = false;
+    } else if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (lengths !== undefined && lengths !== value) return 'invalid';
+      lengths = value;
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      te = te === undefined ? value : `${te}, ${value}`;
+    }
+  }
+  // Both framings in one response is how responses are smuggled; Node's client refuses it too.
+  if (te !== undefined && lengths !== undefined) return 'invalid';
+  if (lengths !== undefined && !digits.test(lengths)) return 'invalid';
+  const status = Number(line[2]);
+  return { status, reason: line[3]!, rawHeaders: fields, size: end + 4 - start, contentLength: lengths === undefined ? -1 : Number(lengths), transferEncoding: te, close };
+}
+
+/** Header lines after the start line as [name, value, …]; undefined on obs-fold, a bad name or value, or a stray CR/LF. */
+function readFields(lines: string[]): string[] | undefined {
+  const fields: string[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const text = lines[i]!;
+    const colon = text.indexOf(':');
+    if (colon <= 0) return undefined;
+    const name = text.slice(0, colon);
+    if (!token.test(name)) return undefined;
+    const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!fieldValue.test(value)) return undefined;
+    fields.push(name, value);
+  }
+  return fields;
+}
+
+/** Whether the response to `method` with `status` has no body whatever its headers say (RFC 9112 §6.3). */
+export function responseHasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status < 200 || status === 204 || status === 304;
+}
