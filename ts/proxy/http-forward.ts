@@ -6,7 +6,7 @@ import { routeTimeout, type ProxyContext } from './context.js';
 import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
 import { sendStatus } from './http-responses.js';
-import { pickTarget, upstreamServerName } from './route-target.js';
+import { pickTarget, upstreamRequestOptions } from './route-target.js';
 
 /** Methods a request may be sent twice with (RFC 9110 §9.2.2), when it has no body to replay. */
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -46,16 +46,7 @@ export function forwardHttp(ctx: ProxyContext, route: Route, req: IncomingMessag
     route,
     req,
     res,
-    options: {
-      host: target.host,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      headers,
-      setHost: false,
-      agent: reencrypt ? ctx.agents.https : ctx.agents.http,
-      ...(reencrypt ? { servername: upstreamServerName(facts.host) } : {}),
-    },
+    options: upstreamRequestOptions(target, req, headers, facts.host, reencrypt, reencrypt ? ctx.agents.https : ctx.agents.http),
     reencrypt,
     // A request has a body only when it says so (RFC 9112 §6.3).
     hasBody: transferEncoding !== undefined || (contentLength !== undefined && contentLength !== '0'),

@@ -1,3 +1,4 @@
+import type { Agent, IncomingMessage, RequestOptions } from 'node:http';
 import { isIP } from 'node:net';
 import type { Route } from '../routing/route.js';
 
@@ -20,4 +21,29 @@ export function upstreamServerName(host: string | undefined): string | undefined
   const colon = host.indexOf(':');
   const name = colon === -1 ? host : host.slice(0, colon);
   return name.length === 0 || isIP(name) !== 0 ? undefined : name;
+}
+
+/**
+ * node:http(s) request options that carry the client's method, target and
+ * (already rewritten) headers to the chosen upstream. Re-encrypted upstreams
+ * are not verified (see UpstreamAgents) and get the request's host as SNI.
+ */
+export function upstreamRequestOptions(
+  target: { host: string; port: number },
+  req: IncomingMessage,
+  headers: string[],
+  requestHost: string | undefined,
+  reencrypt: boolean,
+  agent: Agent | false,
+): RequestOptions {
+  return {
+    host: target.host,
+    port: target.port,
+    method: req.method,
+    path: req.url,
+    headers,
+    setHost: false,
+    agent,
+    ...(reencrypt ? { rejectUnauthorized: false, servername: upstreamServerName(requestHost) } : {}),
+  };
 }

@@ -6,7 +6,7 @@ import { routeTimeout, type ProxyContext } from './context.js';
 import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
 import { writeRawStatus } from './http-responses.js';
-import { pickTarget, upstreamServerName } from './route-target.js';
+import { pickTarget, upstreamRequestOptions } from './route-target.js';
 import { pipeSockets } from './socket-pipe.js';
 
 /**
@@ -20,16 +20,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
   const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
   const headers = addForwardedHeaders(endToEndHeaders(req.rawHeaders), facts, ctx.trustedProxies);
   headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
-  const options = {
-    host: target.host,
-    port: target.port,
-    method: req.method,
-    path: req.url,
-    headers,
-    setHost: false,
-    agent: false as const,
-    ...(reencrypt ? { rejectUnauthorized: false, servername: upstreamServerName(facts.host) } : {}),
-  };
+  const options = upstreamRequestOptions(target, req, headers, facts.host, reencrypt, false);
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
   const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), routeTimeout(ctx, route, 'upstreamResponseMs'));
   const abandon = () => upstream.destroy();
