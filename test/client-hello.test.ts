@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import t from 'tap';
 import {
+import { prng } from './helpers/prng.js';
   type ClientHelloResult,
   looksLikeTls,
   MAX_CLIENT_HELLO_BYTES,
@@ -106,17 +107,6 @@ function buildHello(parts: HelloParts): Buffer {
 /** inRecord wraps a handshake message in one handshake record. */
 function inRecord(message: Buffer): Buffer {
   return Buffer.concat([recordHeader(0x16, message.length), message]);
-}
-
-/** mulberry32: a small seeded PRNG so fuzz failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), a | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function ok(result: ClientHelloResult): Extract<ClientHelloResult, { kind: 'ok' }> {

@@ -18,6 +18,7 @@ import { SmartProxy, createCertificateAuthority, createSelfSignedCertificate, ty
 import { closeServer, listen, silentLogger } from './helpers/backends.js';
 import { closed, delay, eventually, rawConnect } from './helpers/data-path.js';
 import { quietPorts } from './helpers/port-probe.js';
+import { prng } from './helpers/prng.js';
 
 const scale = Number(process.env.SOAK_SCALE ?? (process.env.SOAK_LONG === '1' ? 10 : 1));
 if (!(scale > 0)) throw new Error(`SOAK_SCALE should be a positive number, got ${process.env.SOAK_SCALE}`);
@@ -37,16 +38,6 @@ const ca = createCertificateAuthority('soak test CA');
 const proxyCert = createSelfSignedCertificate({ domains: ['secure.test'], issuer: ca });
 const backendCert = createSelfSignedCertificate({ domains: ['pass.test'], issuer: ca });
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with SOAK_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Handle kinds that a proxy could leak: listeners, sockets, timers. */
 const handleKinds = ['TCPServerWrap', 'TCPSocketWrap', 'Timeout'] as const;
