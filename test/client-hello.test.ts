@@ -6,12 +6,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import t from 'tap';
 import {
-import { prng } from './helpers/prng.js';
   type ClientHelloResult,
   looksLikeTls,
   MAX_CLIENT_HELLO_BYTES,
   parseClientHello,
 } from '../ts/proxy/tls/client-hello.js';
+import { prng } from './helpers/prng.js';
 
 // ---- capture -------------------------------------------------------------
 
