@@ -63,7 +63,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     super();
     checkOptions(options);
     this.#logger = options.logger ?? defaultLogger();
-    this.#routes = CapturedRoutes.capture(options.routes);
+    this.#routes = this.routeManager.capture(options.routes);
     const timeouts = { ...defaultTimeouts, ...options.timeouts };
     const limits = { ...defaultLimits, ...options.limits };
     this.#limitReporter = new LimitReporter(this.#logger);
@@ -126,7 +126,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    */
   updateRoutes(routes: IRouteConfig[]): Promise<void> {
     // Captured now: edits the caller makes after this call do not reach the table.
-    const captured = CapturedRoutes.capture(routes);
+    const captured = this.routeManager.capture(routes);
     return this.#queue.run(async () => {
       if (this.#state === 'new') {
         // Validates as start() will (certificates included), so a bad route fails here, not at start().

@@ -1,6 +1,9 @@
 import type { RouteProblem } from '../errors.js';
 import type { IRouteConfig, SocketHandler } from './types.js';
-import { routeLabel } from './validate.js';
+import { routeLabel, validateRoutes } from './validate.js';
+
+/** Whether a route with this label and key is live already (and so known to be valid). */
+export type KnownRoute = (label: string, key: string) => boolean;
 
 const handlerIds = new WeakMap<Function, number>();
 let nextHandlerId = 0;
@@ -15,13 +18,12 @@ let nextHandlerId = 0;
 export class CapturedRoutes {
   readonly keys: readonly string[];
   readonly labels: readonly string[];
-  /** The objects as given, for validation messages; never read after validation. */
-  readonly sources: readonly unknown[];
+  /** Every problem found in the routes as they were at capture time. */
   readonly problems: readonly RouteProblem[];
   readonly #json: readonly string[];
   readonly #handlers: readonly (SocketHandler | undefined)[];
 
-  private constructor(sources: unknown[], problems: RouteProblem[]) {
+  private constructor(sources: unknown[], problems: RouteProblem[], known: KnownRoute | undefined) {
     const keys: string[] = [];
     const labels: string[] = [];
     const json: string[] = [];
@@ -44,15 +46,16 @@ export class CapturedRoutes {
     });
     this.keys = keys;
     this.labels = labels;
-    this.sources = sources;
+    // Validated now, on the very objects the JSON was taken from; a route identical to a live one was validated when it went live.
+    problems.push(...validateRoutes(sources, known === undefined ? undefined : (i) => known(labels[i]!, keys[i]!)));
     this.problems = problems;
     this.#json = json;
     this.#handlers = handlers;
   }
 
-  static capture(routes: unknown): CapturedRoutes {
-    if (!Array.isArray(routes)) return new CapturedRoutes([], [{ route: 'routes', path: '', message: 'should be an array of routes' }]);
-    return new CapturedRoutes(routes.slice(), []);
+  static capture(routes: unknown, known?: KnownRoute): CapturedRoutes {
+    if (!Array.isArray(routes)) return new CapturedRoutes([], [{ route: 'routes', path: '', message: 'should be an array of routes' }], known);
+    return new CapturedRoutes(routes.slice(), [], known);
   }
 
   get length(): number {

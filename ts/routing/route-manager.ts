@@ -3,7 +3,6 @@ import { CapturedRoutes } from './captured-routes.js';
 import { compileRoute, newRouteState, type RequestHandler, type Route } from './route.js';
 import { portConflicts, RouteTable } from './route-table.js';
 import type { IRouteConfig } from './types.js';
-import { validateRoutes } from './validate.js';
 
 /** A route the proxy adds for itself (the ACME challenge responder), answered by a handler. */
 export interface InternalRoute {
@@ -55,17 +54,20 @@ export class RouteManager {
     return this.#current.internalRoutes;
   }
 
-  /** Validates and compiles; throws RouteValidationError listing every problem. Changes nothing. */
+  /** Captures routes as they are now, validating every one that is not identical to a live route. */
+  capture(routes: unknown): CapturedRoutes {
+    return CapturedRoutes.capture(routes, (label, key) => this.#current.byLabel.get(label)?.key === key);
+  }
+
+  /** Compiles and indexes captured routes; throws RouteValidationError listing every problem. Changes nothing. */
   prepare(routes: readonly IRouteConfig[] | CapturedRoutes, internalRoutes: readonly InternalRoute[] = this.#current.internalRoutes): PreparedRoutes {
-    const captured = routes instanceof CapturedRoutes ? routes : CapturedRoutes.capture(routes);
+    const captured = routes instanceof CapturedRoutes ? routes : this.capture(routes);
+    if (captured.problems.length > 0) throw new RouteValidationError([...captured.problems]);
     const previous = this.#current.byLabel;
     const unchanged = (label: string, key: string) => {
       const old = previous.get(label);
       return old !== undefined && old.key === key ? old.route : undefined;
     };
-    const alreadyValid = (i: number) => unchanged(captured.labels[i]!, captured.keys[i]!) !== undefined;
-    const problems = [...captured.problems, ...validateRoutes(captured.sources, alreadyValid)];
-    if (problems.length > 0) throw new RouteValidationError(problems);
     const byLabel = new Map<string, { key: string; route: Route }>();
     const compiled: Route[] = [];
     for (const internal of internalRoutes) {
