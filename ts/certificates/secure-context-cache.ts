@@ -8,14 +8,23 @@ import type { IStaticCertificate } from '../routing/types.js';
  */
 export class SecureContextCache {
   #contexts = new Map<string, SecureContext>();
+  /**
+   * By certificate object first: route configs are frozen and kept across
+   * updates, so a handshake finds its context without building (and hashing)
+   * a key of two PEM strings every time.
+   */
+  readonly #byObject = new WeakMap<IStaticCertificate, SecureContext>();
 
   get(certificate: IStaticCertificate): SecureContext {
+    const known = this.#byObject.get(certificate);
+    if (known !== undefined) return known;
     const key = certificate.cert + certificate.key;
     let context = this.#contexts.get(key);
     if (context === undefined) {
       context = createSecureContext({ key: certificate.key, cert: certificate.cert, ca: certificate.ca });
       this.#contexts.set(key, context);
     }
+    this.#byObject.set(certificate, context);
     return context;
   }
 

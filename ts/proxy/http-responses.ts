@@ -17,12 +17,17 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string,
   res.end(body);
 }
 
-/** The same, written raw to a socket that has left the HTTP parser (a refused WebSocket upgrade). */
-export function writeRawStatus(socket: Socket, status: number): void {
+/** The same answer as raw bytes, for sockets no http.Server writes to (the fast path, a refused upgrade). */
+export function rawStatusResponse(status: number, detail: string | undefined, close: boolean): string {
   const text = STATUS_CODES[status] ?? '';
-  const body = `${status} ${text}\n`;
-  socket.end(
+  const body = `${status} ${text}${detail ? `: ${detail}` : ''}\n`;
+  return (
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`
   );
+}
+
+/** Answers and closes a socket that has left the HTTP parser (a refused WebSocket upgrade). */
+export function writeRawStatus(socket: Socket, status: number): void {
+  socket.end(rawStatusResponse(status, undefined, true));
 }

@@ -43,9 +43,3 @@ export function compilePathMatcher(pattern: string): PathMatcher {
   const literal = pattern.slice(0, pattern.search(globChars));
   return { pattern, specificity: literal.length, matches: (path) => glob.match(path) };
 }
-
-/** The path part of a request target, without the query string. */
-export function requestPath(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}

@@ -4,20 +4,11 @@
  */
 export class SerialQueue {
   #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
 
   run<T>(task: () => Promise<T>): Promise<T> {
-    this.#pending++;
     const result = this.#tail.then(task);
-    this.#tail = result.then(
-      () => this.#pending--,
-      () => this.#pending--,
-    );
+    // The next task waits for this one whether it succeeds or fails.
+    this.#tail = result.catch(() => undefined);
     return result;
-  }
-
-  /** Tasks queued or running. */
-  get pending(): number {
-    return this.#pending;
   }
 }

@@ -6,7 +6,8 @@ import { pickTarget } from '../route-target.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
 import type { FastFront } from './fast-front.js';
-import { clientResponseHead, statusResponse, upstreamRequestHead } from './messages.js';
+import { rawStatusResponse } from '../http-responses.js';
+import { clientResponseHead, upstreamRequestHead } from './messages.js';
 import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket } from './upstream-socket.js';
 
 /** Methods a request may be sent twice with (RFC 9110 §9.2.2), when it has no body to replay. */
@@ -370,7 +371,7 @@ export class FastConnection implements UpstreamOwner {
 
   /** A short plain-text answer from the proxy itself, as sendStatus writes it, ending the exchange. */
   #respond(status: number, detail: string): void {
-    this.#socket.write(statusResponse(status, detail, this.#closeAfter));
+    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter));
     this.#resStarted = true;
     this.#responseEnded(false);
   }

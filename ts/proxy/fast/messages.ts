@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http';
 import { addForwardedHeaders, type ForwardedFacts } from '../forwarded-headers.js';
 import { endToEndHeaders } from '../hop-headers.js';
 import type { IpMatcher } from '../../routing/ip-matcher.js';
@@ -27,14 +26,4 @@ export function clientResponseHead(head: ResponseHead, transferEncoding: string 
   if (transferEncoding !== undefined) text += `Transfer-Encoding: ${transferEncoding}\r\n`;
   if (close) text += 'Connection: close\r\n';
   return text + '\r\n';
-}
-
-/** A short plain-text answer from the proxy itself, with the body and type sendStatus (http-responses.ts) gives it. */
-export function statusResponse(status: number, detail: string, close: boolean): string {
-  const text = STATUS_CODES[status] ?? '';
-  const body = `${status} ${text}: ${detail}\n`;
-  return (
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`
-  );
 }
