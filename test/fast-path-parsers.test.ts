@@ -5,28 +5,67 @@ import { ChunkedScanner, chunkedError } from '../ts/proxy/fast/chunked-scanner.j
 import { parseRequestHead, parseResponseHead } from '../ts/proxy/fast/head-parser.js';
 
 const body = '5\r\nhello\r\n6;name=value\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer-One: 1\r\n\r\n';
+const normalised = '5\r\nhello\r\n6\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n';
 
 t.test('the chunked scanner finds the end of a body split at every byte boundary, and not a byte later', async (t) => {
   const bytes = Buffer.from(body + 'GET /next HTTP/1.1\r\n', 'latin1');
   const end = Buffer.byteLength(body);
   for (let split = 0; split <= bytes.length; split++) {
     const s = new ChunkedScanner();
-    const first = s.scan(bytes, 0, split);
-    const found = first !== -1 ? first : s.scan(bytes, split, bytes.length);
+    const out: Buffer[] = [];
+    const first = s.scan(bytes, 0, split, out);
+    const found = first !== -1 ? first : s.scan(bytes, split, bytes.length, out);
     if (found !== end) t.fail(`split at ${split}: ended at ${found}, expected ${end}`);
+    if (Buffer.concat(out).toString('latin1') !== normalised) t.fail(`split at ${split}: passed on ${JSON.stringify(Buffer.concat(out).toString('latin1'))}`);
   }
   // One byte at a time.
   const s = new ChunkedScanner();
+  const out: Buffer[] = [];
   let found = -1;
-  for (let i = 0; i < bytes.length && found === -1; i++) found = s.scan(bytes, i, i + 1);
+  for (let i = 0; i < bytes.length && found === -1; i++) found = s.scan(bytes, i, i + 1, out);
   t.equal(found, end);
   t.ok(s.done);
+  t.equal(Buffer.concat(out).toString('latin1'), normalised, 'extensions and trailers are left out, the rest passes as sent');
+});
+
+t.test('a body with nothing to leave out passes on as the very same buffer', async (t) => {
+  const bytes = Buffer.from('5\r\nhello\r\n0\r\n\r\n', 'latin1');
+  const out: Buffer[] = [];
+  t.equal(new ChunkedScanner().scan(bytes, 0, bytes.length, out), bytes.length);
+  t.equal(out.length, 1);
+  t.equal(out[0], bytes, 'no copy');
+});
+
+t.test('chunk extensions are checked against the grammar before they are dropped', async (t) => {
+  const good = ['5;a\r\n', '5;a=b\r\n', '5 ;a=b\r\n', '5;a="b c"\r\n', '5;a="b\\"c"\r\n', '5;a=b;c\r\n', '5;a = "x" ;b\r\n'];
+  for (const line of good) {
+    const bytes = Buffer.from(`${line}hello\r\n0\r\n\r\n`, 'latin1');
+    const out: Buffer[] = [];
+    t.equal(new ChunkedScanner().scan(bytes, 0, bytes.length, out), bytes.length, JSON.stringify(line));
+    t.equal(Buffer.concat(out).toString('latin1'), '5\r\nhello\r\n0\r\n\r\n', `${JSON.stringify(line)} normalised`);
+  }
+  const bad = ['5 xyz\r\n', '5;a="b\r\n', '5;\r\n', '5;=b\r\n', '5 \r\n', '5;a=\r\n', '5;a b\r\n', `5;a=${'x'.repeat(5000)}\r\n`];
+  for (const line of bad) {
+    const bytes = Buffer.from(`${line}hello\r\n0\r\n\r\n`, 'latin1');
+    t.equal(new ChunkedScanner().scan(bytes, 0, bytes.length, []), chunkedError, JSON.stringify(line.slice(0, 20)));
+  }
+});
+
+t.test('trailers must be field lines, and are never passed on', async (t) => {
+  for (const trailer of ['GET /admin HTTP/1.1\r\n', ': x\r\n', 'X-A : 1\r\n', `X-A: ${'a'.repeat(17_000)}\r\n`]) {
+    const bytes = Buffer.from(`0\r\n${trailer}\r\n`, 'latin1');
+    t.equal(new ChunkedScanner().scan(bytes, 0, bytes.length, []), chunkedError, JSON.stringify(trailer.slice(0, 20)));
+  }
+  const bytes = Buffer.from('0\r\nHost: evil\r\nX-Forwarded-For: 1.2.3.4\r\nContent-Length: 5\r\n\r\n', 'latin1');
+  const out: Buffer[] = [];
+  t.equal(new ChunkedScanner().scan(bytes, 0, bytes.length, out), bytes.length);
+  t.equal(Buffer.concat(out).toString('latin1'), '0\r\n\r\n');
 });
 
 t.test('the chunked scanner refuses malformed framing', async (t) => {
   for (const bad of ['x\r\n', '\r\n', '5\nhello\r\n', '5\r\nhelloX\r\n', '5\r\nhello\r\n0\r\n\n', '12345678901234\r\n', '5;\u0001\r\n', '0\r\nBad\u0000: x\r\n\r\n']) {
     const s = new ChunkedScanner();
-    t.equal(s.scan(Buffer.from(bad, 'latin1'), 0, bad.length), chunkedError, JSON.stringify(bad));
+    t.equal(s.scan(Buffer.from(bad, 'latin1'), 0, bad.length, []), chunkedError, JSON.stringify(bad));
   }
 });
 
@@ -42,8 +81,10 @@ t.test('an ordinary request head is parsed with its framing', async (t) => {
   t.same(head.framing, { kind: 'length', length: 3 });
   t.equal(head.close, true);
   t.equal(head.size, 'POST /a?b HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nConnection: keep-alive, close\r\n\r\n'.length, 'the head ends before the body');
-  const chunked = ok('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n');
+  const chunked = ok('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n');
   t.same(typeof chunked === 'string' ? chunked : chunked.framing, { kind: 'chunked' });
+  const empty = ok('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n');
+  t.same(typeof empty === 'string' ? empty : empty.framing, { kind: 'length', length: 0 }, 'a Content-Length of 0 is kept');
   t.equal(ok('GET / HTTP/1.1\r\nHost: a'), 'incomplete');
 });
 
@@ -53,6 +94,11 @@ t.test('anything unusual is handed to Node: smuggling shapes, obs-fold, bare CR/
     'differing CLs': 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n',
     'CL not a number': 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n',
     'TE not ending in chunked': 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n',
+    'TE with another coding (501)': 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n',
+    'chunked twice in one line': 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n',
+    'chunked twice in two lines': 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'equal CLs': 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n',
+    'bare LF, head not ended by CRLFCRLF': 'GET / HTTP/1.1\nHost: a\n\n',
     'two Hosts': 'GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n',
     'obs-fold': 'GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n',
     'bare LF': 'GET / HTTP/1.1\r\nHost: a\nX-A: 1\r\n\r\n',
@@ -84,6 +130,15 @@ t.test('response heads: framing, close, and refusals', async (t) => {
   t.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n'), 'invalid');
   t.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n'), 'invalid');
   t.equal(parse('HTTP/1.1 2000 OK\r\n\r\n'), 'invalid');
+  t.equal(parse('HTTP/1.1 099 Weird\r\nContent-Length: 2\r\n\r\n'), 'invalid', 'status below 100');
+  t.equal(parse('HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\n'), 'invalid', 'status above 599');
+  t.equal(parse('HTTP/1.1 200 O\u0001K\r\nContent-Length: 2\r\n\r\n'), 'invalid', 'control byte in the reason');
+  t.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n'), 'invalid', 'equal CLs');
+  t.equal(parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n'), 'invalid', 'chunked twice');
+  t.equal(parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n'), 'invalid', 'chunked not last');
+  t.equal(parse('HTTP/1.1 200 OK\nContent-Length: 2\n\nok'), 'invalid', 'bare LF is refused at once, not waited on');
+  const gz = parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n');
+  t.ok(typeof gz !== 'string' && gz.chunked && gz.codings.join() === 'gzip', 'other codings are kept in front of chunked');
   t.equal(parse('HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n\r\n'), 'invalid');
   t.equal(parse('HTTP/1.1 200 OK\r\nX'), 'incomplete');
 });

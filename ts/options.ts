@@ -59,6 +59,11 @@ export interface ILimitOptions {
   connectionRatePerIp?: number;
   /** Largest HTTP request head accepted; larger ones get 431. Default: 16384 bytes. */
   maxHeaderBytes?: number;
+  /**
+   * Most header fields in one HTTP request; more get 431. Default: 100 (Apache's
+   * default), well under the 2,000 after which Node servers silently drop fields.
+   */
+  maxHeaderCount?: number;
 }
 
 export interface ISmartProxyOptions {
@@ -96,4 +101,5 @@ export const defaultLimits: Required<ILimitOptions> = Object.freeze({
   maxConnectionsPerIp: Infinity,
   connectionRatePerIp: Infinity,
   maxHeaderBytes: 16_384,
+  maxHeaderCount: 100,
 });

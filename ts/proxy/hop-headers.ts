@@ -14,14 +14,24 @@ const hopByHop = new Set([
   'proxy-authorization',
 ]);
 
-/** Header names listed in a Connection header value, lower-cased. */
+/**
+ * Headers a peer can never make hop-by-hop by naming them in Connection.
+ * Dropping Content-Length while the body still goes on turns the body into
+ * the next message on the upstream connection (request smuggling), and a
+ * message without Host is refused or misrouted by the next hop; the framing
+ * of a message is the proxy's own business, never the peer's (RFC 9110
+ * §7.6.1 forbids a sender to list them, so honouring it serves no client).
+ */
+const neverHopByHop = new Set(['content-length', 'host']);
+
+/** Header names listed in a Connection header value, lower-cased; framing headers and Host are left out. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   const tokens = new Set<string>();
   for (const part of Array.isArray(value) ? value : [value]) {
     for (const token of part.split(',')) {
       const name = token.trim().toLowerCase();
-      if (name.length > 0) tokens.add(name);
+      if (name.length > 0 && !neverHopByHop.has(name)) tokens.add(name);
     }
   }
   return tokens;
@@ -31,12 +41,8 @@ export function isHopByHop(lowerName: string, named: Set<string> | undefined): b
   return hopByHop.has(lowerName) || (named !== undefined && named.has(lowerName));
 }
 
-/**
- * Copies raw headers ([name, value, name, value, …]) without hop-by-hop
- * ones, keeping the sender's case and order. `keep` names hop-by-hop headers
- * to pass anyway (Upgrade and Connection for a WebSocket handshake).
- */
-export function endToEndHeaders(raw: readonly string[], keep?: ReadonlySet<string>): string[] {
+/** The Connection-named headers of raw headers ([name, value, …]), or undefined when there is no Connection header. */
+export function connectionNamed(raw: readonly string[]): Set<string> | undefined {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
@@ -44,11 +50,22 @@ export function endToEndHeaders(raw: readonly string[], keep?: ReadonlySet<strin
       for (const t of connectionTokens(raw[i + 1]!)!) named.add(t);
     }
   }
+  return named;
+}
+
+/**
+ * Copies raw headers ([name, value, name, value, …]) without hop-by-hop
+ * ones, keeping the sender's case and order. `keep` names hop-by-hop headers
+ * to pass anyway (Upgrade and Connection for a WebSocket handshake); `drop`
+ * names end-to-end ones to leave out too (framing the proxy writes itself).
+ */
+export function endToEndHeaders(raw: readonly string[], keep?: ReadonlySet<string>, drop?: ReadonlySet<string>): string[] {
+  const named = connectionNamed(raw);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (isHopByHop(lower, named) && !(keep?.has(lower) ?? false)) continue;
+    if (isHopByHop(lower, named) ? !(keep?.has(lower) ?? false) : (drop?.has(lower) ?? false)) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;

@@ -3,8 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Route } from '../routing/route.js';
 import { routeTimeout, type ProxyContext } from './context.js';
-import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
-import { endToEndHeaders } from './hop-headers.js';
+import type { ForwardedFacts } from './forwarded-headers.js';
+import { clientResponseHeaders, isValidFinalStatus, isValidReason, responseTransferCoding, upstreamRequestHeaders, type BodyFraming } from './http/message-rules.js';
 import { sendStatus } from './http-responses.js';
 import { pickTarget, upstreamRequestOptions } from './route-target.js';
 
@@ -32,15 +32,15 @@ interface Exchange {
 export function forwardHttp(ctx: ProxyContext, route: Route, req: IncomingMessage, res: ServerResponse, facts: ForwardedFacts): void {
   const target = pickTarget(route, facts.port);
   const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
-  const headers = addForwardedHeaders(endToEndHeaders(req.rawHeaders), facts, ctx.trustedProxies);
-  // Transfer-Encoding is hop-by-hop, but the body's framing is not optional:
-  // without it Node sends a GET's decoded body raw after the headers, and a
-  // body that is itself a request becomes a second, unrouted request on the
-  // pooled upstream connection (request smuggling). The codings are kept;
-  // Node re-chunks the body because the value ends in chunked.
+  // The body's framing is never optional: without it Node sends a GET's
+  // decoded body raw after the headers, and a body that is itself a request
+  // becomes a second, unrouted request on the pooled upstream connection
+  // (request smuggling). Node re-chunks a chunked body (the handler allowed
+  // only a single `chunked` coding) and sends a Content-Length body as is.
   const transferEncoding = req.headers['transfer-encoding'];
-  if (transferEncoding !== undefined) headers.push('Transfer-Encoding', transferEncoding);
   const contentLength = req.headers['content-length'];
+  const framing: BodyFraming = transferEncoding !== undefined ? 'chunked' : contentLength !== undefined ? Number(contentLength) : undefined;
+  const headers = upstreamRequestHeaders(req.rawHeaders, framing, facts, ctx.trustedProxies);
   const exchange: Exchange = {
     ctx,
     route,
@@ -95,14 +95,34 @@ function send(exchange: Exchange, mayRetry: boolean): void {
   });
   upstream.on('response', (upstreamRes) => {
     upstreamRes.on('error', () => res.destroy());
-    const responseHeaders = endToEndHeaders(upstreamRes.rawHeaders);
+    const status = upstreamRes.statusCode ?? 0;
+    const reason = upstreamRes.statusMessage ?? '';
+    // Node's parser takes status codes and reasons that its writer refuses
+    // with a throw: an upstream must never be able to end the process.
+    if (!isValidFinalStatus(status) || !isValidReason(reason)) return refuseResponse(exchange, upstream, `invalid status line: ${status}`);
+    // Node's parser takes chunked applied twice; the fast path refuses it, and so does this one.
+    const te = upstreamRes.headers['transfer-encoding'];
+    if (te !== undefined && responseTransferCoding(te) === 'invalid') return refuseResponse(exchange, upstream, `invalid Transfer-Encoding: ${te}`);
+    const responseHeaders = clientResponseHeaders(upstreamRes.rawHeaders);
     // A route removed by updateRoutes() serves this last response and closes the connection.
     if (route.state.retired) responseHeaders.push('Connection', 'close');
-    res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders);
+    try {
+      res.writeHead(status, reason, responseHeaders);
+    } catch (error) {
+      return refuseResponse(exchange, upstream, (error as Error).message);
+    }
     upstreamRes.pipe(res);
   });
   if (exchange.hasBody) req.pipe(upstream);
   else upstream.end();
+}
+
+/** An upstream response the proxy will not relay: the upstream connection is dropped and the client gets 502. */
+function refuseResponse(exchange: Exchange, upstream: ClientRequest, why: string): void {
+  exchange.ctx.logger.warn({ route: exchange.route.name, err: why }, 'upstream sent a response that cannot be relayed');
+  exchange.upstream = undefined;
+  upstream.destroy();
+  sendStatus(exchange.res, 502, 'upstream sent an invalid response');
 }
 
 function isConnectionReset(error: NodeJS.ErrnoException): boolean {

@@ -1,8 +1,9 @@
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ProxyContext } from './context.js';
-import { handleRequest, handleUpgrade } from './http-handler.js';
+import { handleRequest, handleUpgrade, responseStarted } from './http-handler.js';
 import { FastFront } from './fast/fast-front.js';
+import { rawStatusResponse } from './http-responses.js';
 
 /**
  * One http.Server per port that speaks HTTP, never listening itself: the
@@ -62,15 +63,20 @@ export class HttpFronts {
       // Checked every second; Node's default of 30 s would let slowloris clients linger far past headersTimeout.
       connectionsCheckingInterval: 1000,
     });
+    // Node drops the fields past maxHeadersCount in silence, framing ones included: it keeps one more
+    // than the limit so that matchRequest sees the request is over it and answers 431.
+    const maxCount = ctx.limits.maxHeaderCount;
+    server.maxHeadersCount = Number.isFinite(maxCount) ? maxCount + 1 : 0;
     server.on('request', (req, res) => handleRequest(ctx, port, req, res));
     server.on('upgrade', (req, socket: Socket, head: Buffer) => handleUpgrade(ctx, port, req, socket, head));
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       ctx.logger.debug({ port, err: error.message }, 'bad HTTP request');
-      if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
+      // Once a response is on its way, a status line would land inside its body: the connection is cut instead.
+      if (!socket.writable || error.code === 'ECONNRESET' || responseStarted(socket)) return void socket.destroy();
       const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       if (status === 408) ctx.limitReporter.hit('timeouts.headersMs', { port });
       if (status === 431) ctx.limitReporter.hit('maxHeaderBytes', { port, max: ctx.limits.maxHeaderBytes });
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(rawStatusResponse(status, undefined, true));
     });
     // Node starts its header/request timeout checks when a server starts
     // listening; this one never listens, so tell it once that it is serving.

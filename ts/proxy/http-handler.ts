@@ -8,6 +8,7 @@ import type { ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
 import { sendBlocked, sendMetrics, sendRedirect, sendStatic } from './http-actions.js';
 import { forwardHttp } from './http-forward.js';
+import { requestTransferCoding } from './http/message-rules.js';
 import { readRequestTarget } from './request-target.js';
 import { sendStatus, writeRawStatus } from './http-responses.js';
 import { forwardUpgrade } from './websocket.js';
@@ -24,6 +25,8 @@ export type Matched = { route: Route; facts: ForwardedFacts; domain: string } | 
 /** What routing reads of a request: an IncomingMessage, or the fast path's own parsed head. */
 export interface RoutableRequest {
   url?: string | undefined;
+  /** '1.0' or '1.1'; the fast path serves only 1.1. */
+  readonly httpVersion: string;
   readonly headers: { readonly host?: string | undefined };
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
@@ -40,6 +43,11 @@ export function matchRequest(ctx: ProxyContext, port: number, req: RoutableReque
   const secure = (socket as TLSSocket).encrypted === true;
   const portTable = ctx.routes.table.ports.get(port);
   const index = secure ? portTable?.tls : portTable?.http;
+  // Node keeps a few more than the limit so that a request over it is seen, not silently cut short.
+  if (req.rawHeaders.length > 2 * ctx.limits.maxHeaderCount) {
+    ctx.limitReporter.hit('maxHeaderCount', { port, max: ctx.limits.maxHeaderCount });
+    return { status: 431, detail: `more than ${ctx.limits.maxHeaderCount} header fields` };
+  }
   const target = readRequestTarget(req.url ?? '/');
   if (target === undefined) return { status: 400, detail: 'the request target is not a path or an http(s) URL' };
   // Node keeps the first of several Host headers but rawHeaders, which go upstream, keep them all:
@@ -51,9 +59,12 @@ export function matchRequest(ctx: ProxyContext, port: number, req: RoutableReque
     if (rawHost !== undefined && normaliseHostname(rawHost) !== normaliseHostname(target.authority)) {
       return { status: 400, detail: 'the request target names a different host than the Host header' };
     }
-    rawHost ??= target.authority;
+    // HTTP/1.0 had no Host: its absolute-form authority is the host, and goes upstream as Host.
+    if (rawHost === undefined && req.httpVersion === '1.0') rawHost = target.authority;
     req.url = target.originForm;
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused; the next hop must never get one without it.
+  if (rawHost === undefined) return { status: 400, detail: 'the request has no Host header' };
   if (rawHost !== undefined && !isValidHost(rawHost)) return { status: 400, detail: 'the Host is not a host name' };
   const domain = normaliseHostname(rawHost);
   const clientIp = unmapIPv4(socket.remoteAddress ?? '');
@@ -86,6 +97,21 @@ export function countRequest(ctx: ProxyContext, route: Route, port: number, sock
   countedBytes.set(socket, last);
 }
 
+/**
+ * Transfer codings Node's parser accepts but the proxy does not relay: the
+ * fast path hands these over and both engines answer them here, the same way
+ * (anything but a single `chunked`: 400 when the body's end is ambiguous,
+ * 501 for a coding the proxy would have to decode).
+ */
+function framingRefusal(req: IncomingMessage): { status: number; detail: string } | undefined {
+  const te = req.headers['transfer-encoding'];
+  if (te === undefined) return undefined;
+  const coding = requestTransferCoding(te);
+  if (coding === 400) return { status: 400, detail: 'Transfer-Encoding must end in a single chunked' };
+  if (coding === 501) return { status: 501, detail: 'only the chunked transfer coding is supported' };
+  return undefined;
+}
+
 function hostHeaderCount(raw: readonly string[]): number {
   let count = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -106,7 +132,21 @@ function sameTlsIdentity(accepted: { route: Route; serverName: string | undefine
   return typeof ca === 'object' && typeof cb === 'object' && ca.cert === cb.cert;
 }
 
+/** The response in flight on each connection Node's server holds, so a parse error never writes into it. */
+const responding = new WeakMap<Socket, ServerResponse>();
+
+/** Whether the response to the request in flight on the socket has begun (its head was written). */
+export function responseStarted(socket: Socket): boolean {
+  return responding.get(socket)?.headersSent === true;
+}
+
 export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMessage, res: ServerResponse): void {
+  responding.set(req.socket, res);
+  res.once('close', () => {
+    if (responding.get(req.socket) === res) responding.delete(req.socket);
+  });
+  const refusal = framingRefusal(req);
+  if (refusal !== undefined) return sendStatus(res, refusal.status, refusal.detail, true);
   const matched = matchRequest(ctx, port, req);
   if ('status' in matched) return sendStatus(res, matched.status, matched.detail);
   const { route, facts, domain } = matched;
@@ -140,6 +180,10 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
 
 export function handleUpgrade(ctx: ProxyContext, port: number, req: IncomingMessage, socket: Socket, head: Buffer): void {
   socket.on('error', () => socket.destroy());
+  const refusal = framingRefusal(req);
+  // A handshake has no body (RFC 6455 §4.1); one that says it has would leave body bytes between two protocols.
+  const length = req.headers['content-length'];
+  if (refusal !== undefined || (length !== undefined && length !== '0')) return writeRawStatus(socket, refusal?.status ?? 400);
   const matched = matchRequest(ctx, port, req);
   if ('status' in matched) return writeRawStatus(socket, matched.status);
   const { route, facts } = matched;

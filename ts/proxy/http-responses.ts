@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
+import { httpDate } from './http/date.js';
 
 /** A short plain-text answer from the proxy itself (404, 403, 502, …). */
 export function sendStatus(res: ServerResponse, status: number, detail?: string, close = false): void {
@@ -22,7 +23,7 @@ export function rawStatusResponse(status: number, detail: string | undefined, cl
   const text = STATUS_CODES[status] ?? '';
   const body = `${status} ${text}${detail ? `: ${detail}` : ''}\n`;
   return (
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${text}\r\nDate: ${httpDate()}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`
   );
 }

@@ -3,8 +3,9 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Route } from '../routing/route.js';
 import { routeTimeout, type ProxyContext } from './context.js';
-import { addForwardedHeaders, type ForwardedFacts } from './forwarded-headers.js';
+import type { ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
+import { isValidFinalStatus, isValidReason, upstreamRequestHeaders } from './http/message-rules.js';
 import { writeRawStatus } from './http-responses.js';
 import { pickTarget, upstreamRequestOptions } from './route-target.js';
 import { pipeSockets } from './socket-pipe.js';
@@ -18,7 +19,8 @@ import { pipeSockets } from './socket-pipe.js';
 export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMessage, client: Socket, head: Buffer, facts: ForwardedFacts): void {
   const target = pickTarget(route, facts.port);
   const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
-  const headers = addForwardedHeaders(endToEndHeaders(req.rawHeaders), facts, ctx.trustedProxies);
+  // The handler refused handshakes with a body, so none is framed.
+  const headers = upstreamRequestHeaders(req.rawHeaders, undefined, facts, ctx.trustedProxies);
   headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
   const options = upstreamRequestOptions(target, req, headers, facts.host, reencrypt, false);
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
@@ -35,7 +37,10 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
     clearTimeout(timer);
     client.off('close', abandon);
     upstreamSocket.on('error', () => client.destroy());
-    if (client.destroyed) return void upstreamSocket.destroy();
+    if (client.destroyed || !isValidReason(upstreamRes.statusMessage ?? '')) {
+      upstreamSocket.destroy();
+      return void writeRawStatus(client, 502);
+    }
     client.write(responseHead(upstreamRes, endToEndHeaders(upstreamRes.rawHeaders, upgradeHeaders)));
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (head.length > 0) upstreamSocket.write(head);
@@ -49,6 +54,11 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
   upstream.on('response', (upstreamRes) => {
     // The upstream declined to switch protocols: relay its answer and close.
     clearTimeout(timer);
+    const status = upstreamRes.statusCode ?? 0;
+    if (!isValidFinalStatus(status) || !isValidReason(upstreamRes.statusMessage ?? '')) {
+      upstream.destroy();
+      return void writeRawStatus(client, 502);
+    }
     client.write(responseHead(upstreamRes, [...endToEndHeaders(upstreamRes.rawHeaders), 'Connection', 'close']));
     upstreamRes.pipe(client);
   });

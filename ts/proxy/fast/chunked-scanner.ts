@@ -1,21 +1,34 @@
 /**
- * Finds where a chunked body ends (RFC 9112 §7.1) without decoding it: the
- * fast path forwards the chunked bytes as they are and only needs to know
- * which byte is the last of the message. Fed chunk by chunk, so a body
- * split at any byte boundary is read the same. Strict: a bare LF, a size
- * without hex digits or one over 2^52, or a control character in an
- * extension or trailer is an error.
+ * Reads a chunked body (RFC 9112 §7.1) strictly and hands on a normalised
+ * copy: chunk sizes and data pass through as they are (no copy in the
+ * common case), while chunk extensions and trailer fields are checked
+ * against the grammar and then left out, so the next hop never sees bytes
+ * that parsers disagree on, nor fields (Host, X-Forwarded-For) that would
+ * skip the proxy's header rules. Fed chunk by chunk, so a body split at
+ * any byte boundary is read the same. A bare LF, a size without hex digits
+ * or over 2^52, a malformed extension, or a trailer line that is not a
+ * field is an error.
  */
 
 const enum S {
   Size,
-  Ext,
+  /** Whitespace after the size, before ';'. */
+  ExtBws,
+  ExtNameStart,
+  ExtName,
+  ExtAfterName,
+  ExtValueStart,
+  ExtToken,
+  ExtQuoted,
+  ExtEscape,
+  ExtAfterValue,
   SizeLf,
   Data,
   DataCr,
   DataLf,
   TrailerStart,
-  Trailer,
+  TrailerName,
+  TrailerValue,
   TrailerLf,
   FinalLf,
   Done,
@@ -24,11 +37,18 @@ const enum S {
 /** Returned by `scan` when the bytes are not valid chunked framing. */
 export const chunkedError = -2;
 
+/** Longest chunk extension accepted on one size line; nobody sends long ones but attackers. */
+const maxExtensionBytes = 4096;
+/** Longest trailer section accepted. Default: 16 KiB, the default request head limit. */
+const maxTrailerBytes = 16_384;
+
 export class ChunkedScanner {
   #state = S.Size;
   #size = 0;
   #digits = 0;
   #remaining = 0;
+  /** Bytes of the current extension or trailer section, for their caps. */
+  #skipped = 0;
 
   get done(): boolean {
     return this.#state === S.Done;
@@ -39,15 +59,20 @@ export class ChunkedScanner {
     this.#size = 0;
     this.#digits = 0;
     this.#remaining = 0;
+    this.#skipped = 0;
   }
 
   /**
-   * Reads buf[start, end). Returns the offset just past the body's last
-   * byte, -1 when the body continues past `end`, or `chunkedError`.
+   * Reads buf[start, end) and appends what the next hop should get of it
+   * to `out`. Returns the offset just past the body's last byte, -1 when
+   * the body continues past `end`, or `chunkedError`.
    */
-  scan(buf: Buffer, start: number, end: number): number {
+  scan(buf: Buffer, start: number, end: number, out: Buffer[]): number {
     let i = start;
+    /** Start of the bytes passed on as they are; -1 while inside an extension or trailer. */
+    let pass = this.#skipping() ? -1 : start;
     while (i < end) {
+      const c = buf[i]!;
       switch (this.#state) {
         case S.Data: {
           const take = Math.min(this.#remaining, end - i);
@@ -57,7 +82,6 @@ export class ChunkedScanner {
           continue;
         }
         case S.Size: {
-          const c = buf[i]!;
           const v = hexValue(c);
           if (v !== -1) {
             if (++this.#digits > 13) return chunkedError;
@@ -67,20 +91,17 @@ export class ChunkedScanner {
           } else if (c === 13) {
             this.#state = S.SizeLf;
           } else if (c === 59 /* ; */ || c === 32 || c === 9) {
-            this.#state = S.Ext;
+            push(out, buf, pass, i);
+            pass = -1;
+            this.#skipped = 0;
+            this.#state = c === 59 ? S.ExtNameStart : S.ExtBws;
           } else {
             return chunkedError;
           }
           break;
         }
-        case S.Ext: {
-          const c = buf[i]!;
-          if (c === 13) this.#state = S.SizeLf;
-          else if ((c < 32 && c !== 9) || c === 127) return chunkedError;
-          break;
-        }
         case S.SizeLf:
-          if (buf[i] !== 10) return chunkedError;
+          if (c !== 10) return chunkedError;
           if (this.#size === 0) {
             this.#state = S.TrailerStart;
           } else {
@@ -91,41 +112,129 @@ export class ChunkedScanner {
           this.#digits = 0;
           break;
         case S.DataCr:
-          if (buf[i] !== 13) return chunkedError;
+          if (c !== 13) return chunkedError;
           this.#state = S.DataLf;
           break;
         case S.DataLf:
-          if (buf[i] !== 10) return chunkedError;
+          if (c !== 10) return chunkedError;
           this.#state = S.Size;
           break;
-        case S.TrailerStart: {
-          const c = buf[i]!;
-          if (c === 13) this.#state = S.FinalLf;
-          else if (c < 33 || c === 127) return chunkedError;
-          else this.#state = S.Trailer;
+        case S.TrailerStart:
+          if (c === 13) {
+            if (pass === -1) pass = i;
+            this.#state = S.FinalLf;
+            break;
+          }
+          if (!isToken(c)) return chunkedError;
+          if (pass !== -1) push(out, buf, pass, i);
+          pass = -1;
+          this.#state = S.TrailerName;
+          if (++this.#skipped > maxTrailerBytes) return chunkedError;
           break;
-        }
-        case S.Trailer: {
-          const c = buf[i]!;
-          if (c === 13) this.#state = S.TrailerLf;
-          else if ((c < 32 && c !== 9) || c === 127) return chunkedError;
-          break;
-        }
+        case S.TrailerName:
+        case S.TrailerValue:
         case S.TrailerLf:
-          if (buf[i] !== 10) return chunkedError;
-          this.#state = S.TrailerStart;
+          if (++this.#skipped > maxTrailerBytes) return chunkedError;
+          if (!this.#trailer(c)) return chunkedError;
           break;
         case S.FinalLf:
-          if (buf[i] !== 10) return chunkedError;
+          if (c !== 10) return chunkedError;
           this.#state = S.Done;
+          push(out, buf, pass, i + 1);
           return i + 1;
-        default:
+        case S.Done:
           return chunkedError;
+        default:
+          // One of the extension states.
+          if (++this.#skipped > maxExtensionBytes || !this.#extension(c)) return chunkedError;
+          // #extension moved the state on; TypeScript's narrowing does not know.
+          if ((this.#state as S) === S.SizeLf) pass = i;
       }
       i++;
     }
+    if (pass !== -1) push(out, buf, pass, end);
     return -1;
   }
+
+  /** Whether the scanner is inside bytes that are checked but not passed on. */
+  #skipping(): boolean {
+    const s = this.#state;
+    return (s >= S.ExtBws && s <= S.ExtAfterValue) || (s >= S.TrailerName && s <= S.TrailerLf);
+  }
+
+  /** One byte of a chunk extension (RFC 9112 §7.1.1); false when it breaks the grammar. */
+  #extension(c: number): boolean {
+    const ws = c === 32 || c === 9;
+    switch (this.#state) {
+      case S.ExtBws:
+        if (c === 59) this.#state = S.ExtNameStart;
+        else if (!ws) return false;
+        return true;
+      case S.ExtNameStart:
+        if (isToken(c)) this.#state = S.ExtName;
+        else if (!ws) return false;
+        return true;
+      case S.ExtName:
+      case S.ExtAfterName:
+        if (c === 61 /* = */) this.#state = S.ExtValueStart;
+        else if (c === 59) this.#state = S.ExtNameStart;
+        else if (ws) this.#state = S.ExtAfterName;
+        else if (c === 13 && this.#state === S.ExtName) this.#state = S.SizeLf;
+        else if (!(isToken(c) && this.#state === S.ExtName)) return false;
+        return true;
+      case S.ExtValueStart:
+        if (c === 34 /* " */) this.#state = S.ExtQuoted;
+        else if (isToken(c)) this.#state = S.ExtToken;
+        else if (!ws) return false;
+        return true;
+      case S.ExtToken:
+        if (c === 13) this.#state = S.SizeLf;
+        else if (c === 59) this.#state = S.ExtNameStart;
+        else if (ws) this.#state = S.ExtAfterValue;
+        else if (!isToken(c)) return false;
+        return true;
+      case S.ExtQuoted:
+        if (c === 34) this.#state = S.ExtAfterValue;
+        else if (c === 92 /* \ */) this.#state = S.ExtEscape;
+        else if (!isFieldText(c)) return false;
+        return true;
+      case S.ExtEscape:
+        this.#state = S.ExtQuoted;
+        return isFieldText(c);
+      case S.ExtAfterValue:
+        if (c === 13) this.#state = S.SizeLf;
+        else if (c === 59) this.#state = S.ExtNameStart;
+        else if (!ws) return false;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** One byte of a trailer field line after its first (RFC 9112 §7.1.2: field lines as in a head). */
+  #trailer(c: number): boolean {
+    switch (this.#state) {
+      case S.TrailerName:
+        if (c === 58 /* : */) this.#state = S.TrailerValue;
+        else if (!isToken(c)) return false;
+        return true;
+      case S.TrailerValue:
+        if (c === 13) this.#state = S.TrailerLf;
+        else if (!isFieldText(c)) return false;
+        return true;
+      default:
+        // TrailerLf
+        if (c !== 10) return false;
+        this.#state = S.TrailerStart;
+        return true;
+    }
+  }
+}
+
+/** Appends buf[from, to) to `out`, the whole buffer itself when it is all of it. */
+function push(out: Buffer[], buf: Buffer, from: number, to: number): void {
+  if (from === -1 || to <= from) return;
+  out.push(from === 0 && to === buf.length ? buf : buf.subarray(from, to));
 }
 
 function hexValue(c: number): number {
@@ -133,4 +242,20 @@ function hexValue(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   if (c >= 65 && c <= 70) return c - 55;
   return -1;
+}
+
+/** tchar (RFC 9110 §5.6.2). */
+const tchar = new Uint8Array(256);
+for (const ch of "!#$%&'*+-.^_`|~") tchar[ch.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) tchar[c] = 1;
+for (let c = 65; c <= 90; c++) tchar[c] = 1;
+for (let c = 97; c <= 122; c++) tchar[c] = 1;
+
+function isToken(c: number): boolean {
+  return tchar[c] === 1;
+}
+
+/** HTAB, SP, VCHAR and obs-text: what a field value or quoted string may hold. */
+function isFieldText(c: number): boolean {
+  return c === 9 || (c >= 32 && c !== 127);
 }

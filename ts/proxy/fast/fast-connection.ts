@@ -74,6 +74,8 @@ export class FastConnection implements UpstreamOwner {
   #resBody = ResBody.None;
   #resLeft = 0;
   readonly #resChunks = new ChunkedScanner();
+  /** What a chunked body scan hands on, reused so no exchange allocates an array. */
+  readonly #pieces: Buffer[] = [];
   #resStarted = false;
   #closeAfter = false;
 
@@ -103,7 +105,7 @@ export class FastConnection implements UpstreamOwner {
     if (this.#idle) return void this.#socket.destroy();
     this.#ctx.limitReporter.hit('timeouts.headersMs', { port: this.#port });
     this.#gone();
-    this.#socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    this.#socket.end(rawStatusResponse(408, 'the request head did not arrive in time', true));
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -152,7 +154,7 @@ export class FastConnection implements UpstreamOwner {
     const head = parseRequestHead(buf, 0, this.#ctx.limits.maxHeaderBytes);
     if (head === 'incomplete') return;
     if (head === 'handover' || head === 'invalid') return this.#handover();
-    const req = { url: head.target as string | undefined, headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
+    const req = { url: head.target as string | undefined, httpVersion: '1.1', headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
     const matched = matchRequest(this.#ctx, this.#port, req);
     if ('status' in matched) return this.#handover();
     const route = matched.route;
@@ -174,11 +176,12 @@ export class FastConnection implements UpstreamOwner {
     this.#targetPort = target.port;
     this.#key = `${target.host}:${target.port}`;
     this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
-    this.#mayRetry = head.framing.kind === 'none' && idempotent.has(head.method);
+    const framing = head.framing;
+    const hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
+    this.#mayRetry = !hasBody && idempotent.has(head.method);
     this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
     this.#send(this.#front.pool.take(this.#key));
-    const framing = head.framing;
-    if (framing.kind === 'none') {
+    if (!hasBody) {
       this.#requestEnded();
     } else {
       this.#phase = Phase.Body;
@@ -223,13 +226,18 @@ export class FastConnection implements UpstreamOwner {
       end = Math.min(this.#reqLeft, chunk.length);
       this.#reqLeft -= end;
       if (this.#reqLeft > 0) end = -1;
+      const piece = end === -1 || end === chunk.length ? chunk : chunk.subarray(0, end);
+      if (this.#upstream !== undefined && !this.#upstream.write(piece)) this.#socket.pause();
     } else {
-      end = this.#reqChunks.scan(chunk, 0, chunk.length);
-      if (end === chunkedError) return this.#badRequestBody();
+      const out = this.#pieces;
+      end = this.#reqChunks.scan(chunk, 0, chunk.length, out);
+      if (end === chunkedError) {
+        out.length = 0;
+        return this.#badRequestBody();
+      }
+      if (this.#upstream !== undefined && !writeAll(this.#upstream, out)) this.#socket.pause();
+      out.length = 0;
     }
-    const piece = end === -1 || end === chunk.length ? chunk : chunk.subarray(0, end);
-    const upstream = this.#upstream;
-    if (upstream !== undefined && !upstream.write(piece)) this.#socket.pause();
     if (end === -1) return;
     if (end < chunk.length) this.#buf = chunk.subarray(end);
     this.#requestEnded();
@@ -283,12 +291,14 @@ export class FastConnection implements UpstreamOwner {
     const route = this.#route!;
     if (route.state.retired) this.#closeAfter = true;
     if (responseHasNoBody(method, head.status)) this.#resBody = ResBody.None;
-    else if (head.transferEncoding !== undefined && /(?:^|,)[ \t]*chunked[ \t]*$/i.test(head.transferEncoding)) this.#resBody = ResBody.Chunked;
-    else if (head.transferEncoding === undefined && head.contentLength >= 0) this.#resBody = ResBody.Length;
+    else if (head.chunked) this.#resBody = ResBody.Chunked;
+    else if (!head.transferEncoded && head.contentLength >= 0) this.#resBody = ResBody.Length;
     else this.#resBody = ResBody.UntilClose;
     this.#resLeft = head.contentLength;
     this.#resChunks.reset();
-    const framing = this.#resBody === ResBody.Chunked ? head.transferEncoding : this.#resBody === ResBody.UntilClose ? 'chunked' : undefined;
+    // Chunked or until-close bodies both reach the client chunked, behind the upstream's other codings.
+    const chunked = this.#resBody === ResBody.Chunked || this.#resBody === ResBody.UntilClose;
+    const framing = !chunked ? undefined : head.codings.length === 0 ? 'chunked' : `${head.codings.join(', ')}, chunked`;
     const text = clientResponseHead(head, framing, this.#closeAfter);
     const socket = this.#socket;
     socket.cork();
@@ -312,14 +322,20 @@ export class FastConnection implements UpstreamOwner {
         this.#resLeft -= end - start;
         if (this.#resLeft > 0) end = -1;
         break;
-      case ResBody.Chunked:
-        end = this.#resChunks.scan(chunk, start, chunk.length);
+      case ResBody.Chunked: {
+        const out = this.#pieces;
+        end = this.#resChunks.scan(chunk, start, chunk.length, out);
         if (end === chunkedError) {
           // A torn response: the client sees it cut short, as on the Node path.
+          out.length = 0;
           this.#dropUpstream();
           return void socket.destroy();
         }
-        break;
+        if (!writeAll(socket, out)) this.#upstream?.pause();
+        out.length = 0;
+        if (end !== -1) this.#responseEnded(end === chunk.length);
+        return;
+      }
       default: {
         const size = chunk.length - start;
         if (size === 0) return;
@@ -442,4 +458,11 @@ export class FastConnection implements UpstreamOwner {
     }
     this.#front.handOver(this.#port, socket);
   }
+}
+
+/** Writes each piece; false when the socket asked the writer to wait (any write returned false). */
+function writeAll(socket: Socket, pieces: readonly Buffer[]): boolean {
+  let ok = true;
+  for (let i = 0; i < pieces.length; i++) ok = socket.write(pieces[i]!) && ok;
+  return ok;
 }

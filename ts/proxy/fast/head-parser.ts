@@ -5,6 +5,8 @@
  * `handover`, and Node's own parser then answers it exactly as before.
  */
 
+import { requestTransferCoding, responseTransferCoding } from '../http/message-rules.js';
+
 /** Framing of a message body: `length` bytes, chunked, until the connection closes, or none. */
 export type Framing = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
 
@@ -17,8 +19,6 @@ export interface RequestHead {
   readonly size: number;
   readonly host: string | undefined;
   readonly framing: Framing;
-  /** The Transfer-Encoding value(s), joined, when the body is chunked. */
-  readonly transferEncoding: string | undefined;
   /** The client asked to close the connection after this exchange. */
   readonly close: boolean;
 }
@@ -29,7 +29,11 @@ export interface ResponseHead {
   readonly rawHeaders: string[];
   readonly size: number;
   readonly contentLength: number;
-  readonly transferEncoding: string | undefined;
+  /** Whether a Transfer-Encoding was sent; the body is then chunked or runs until the upstream closes. */
+  readonly transferEncoded: boolean;
+  readonly chunked: boolean;
+  /** Codings applied before chunked (gzip, …), relayed to the client in front of chunked. */
+  readonly codings: readonly string[];
   /** The upstream will close, or is HTTP/1.0 without keep-alive. */
   readonly close: boolean;
 }
@@ -41,13 +45,15 @@ const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, obs-text, SP and HTAB; no other control character. */
 const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
 const requestLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.1$/;
-const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d) ([\t\x20-\x7e\x80-\xff]*)$/;
+// Status codes are 1xx–5xx (RFC 9110 §15); Node refuses to write others, and clients read them differently.
+const statusLine = /^HTTP\/1\.([01]) ([1-5]\d\d) ([\t\x20-\x7e\x80-\xff]*)$/;
 const digits = /^\d{1,15}$/;
 
 /** Parses a request head from `buf` at `start`; `max` is limits.maxHeaderBytes. */
 export function parseRequestHead(buf: Buffer, start: number, max: number): HeadResult<RequestHead> {
   const end = buf.indexOf('\r\n\r\n', start, 'latin1');
-  if (end === -1) return buf.length - start > max ? 'handover' : 'incomplete';
+  // A head with a bare LF never ends in CRLFCRLF: Node's parser refuses it at once instead of waiting for more.
+  if (end === -1) return buf.length - start > max || hasBareLf(buf, start) ? 'handover' : 'incomplete';
   if (end + 4 - start > max) return 'handover';
   const lines = buf.toString('latin1', start, end).split('\r\n');
   const line = requestLine.exec(lines[0]!);
@@ -83,7 +89,8 @@ export function parseRequestHead(buf: Buffer, start: number, max: number): HeadR
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {
-          if (lengths !== undefined && lengths !== value) return 'handover';
+          // Two Content-Length lines, even equal ones: strict parsers refuse them, so Node answers 400.
+          if (lengths !== undefined) return 'handover';
           lengths = value;
         }
         break;
@@ -92,24 +99,24 @@ export function parseRequestHead(buf: Buffer, start: number, max: number): HeadR
         break;
     }
   }
-  // Two Host headers, both framings, or a coding list not ending in chunked: Node's parser and the router answer 400.
+  // Two Host headers, both framings, or any coding but a single chunked: Node's parser and the router answer 400 or 501.
   if (hosts > 1) return 'handover';
   let framing: Framing = { kind: 'none' };
   if (te !== undefined) {
-    if (lengths !== undefined || !/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return 'handover';
+    if (lengths !== undefined || requestTransferCoding(te) !== 'chunked') return 'handover';
     framing = { kind: 'chunked' };
   } else if (lengths !== undefined) {
     if (!digits.test(lengths)) return 'handover';
-    const length = Number(lengths);
-    if (length > 0) framing = { kind: 'length', length };
+    // Kept even when 0: upstreams may want a Content-Length on a POST (411 otherwise).
+    framing = { kind: 'length', length: Number(lengths) };
   }
-  return { method, target: line[2]!, rawHeaders: fields, size: end + 4 - start, host, framing, transferEncoding: te, close };
+  return { method, target: line[2]!, rawHeaders: fields, size: end + 4 - start, host, framing, close };
 }
 
 /** Parses a response head; heads larger than `max` are invalid. */
 export function parseResponseHead(buf: Buffer, start: number, max: number): HeadResult<ResponseHead> {
   const end = buf.indexOf('\r\n\r\n', start, 'latin1');
-  if (end === -1) return buf.length - start > max ? 'invalid' : 'incomplete';
+  if (end === -1) return buf.length - start > max || hasBareLf(buf, start) ? 'invalid' : 'incomplete';
   if (end + 4 - start > max) return 'invalid';
   const lines = buf.toString('latin1', start, end).split('\r\n');
   const line = statusLine.exec(lines[0]!);
@@ -127,7 +134,7 @@ export function parseResponseHead(buf: Buffer, start: number, max: number): Head
       if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) close = true;
       else if (line[1] === '0' && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) close = false;
     } else if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      if (lengths !== undefined && lengths !== value) return 'invalid';
+      if (lengths !== undefined) return 'invalid';
       lengths = value;
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       te = te === undefined ? value : `${te}, ${value}`;
@@ -136,8 +143,28 @@ export function parseResponseHead(buf: Buffer, start: number, max: number): Head
   // Both framings in one response is how responses are smuggled; Node's client refuses it too.
   if (te !== undefined && lengths !== undefined) return 'invalid';
   if (lengths !== undefined && !digits.test(lengths)) return 'invalid';
+  const coding = te === undefined ? { chunked: false, codings: [] } : responseTransferCoding(te);
+  if (coding === 'invalid') return 'invalid';
   const status = Number(line[2]);
-  return { status, reason: line[3]!, rawHeaders: fields, size: end + 4 - start, contentLength: lengths === undefined ? -1 : Number(lengths), transferEncoding: te, close };
+  return {
+    status,
+    reason: line[3]!,
+    rawHeaders: fields,
+    size: end + 4 - start,
+    contentLength: lengths === undefined ? -1 : Number(lengths),
+    transferEncoded: te !== undefined,
+    chunked: coding.chunked,
+    codings: coding.codings,
+    close,
+  };
+}
+
+/** Whether buf[start…] holds an LF not preceded by CR. */
+function hasBareLf(buf: Buffer, start: number): boolean {
+  for (let at = buf.indexOf(10, start); at !== -1; at = buf.indexOf(10, at + 1)) {
+    if (at === start || buf[at - 1] !== 13) return true;
+  }
+  return false;
 }
 
 /** Header lines after the start line as [name, value, …]; undefined on obs-fold, a bad name or value, or a stray CR/LF. */
