@@ -145,7 +145,8 @@ function startStrictUpstream(t: Teardown) {
     socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (error.code !== 'ECONNRESET') state.clientErrors.push(`${error.code ?? ''} ${error.message}`);
+    // A connection cut mid-message is the proxy aborting a request it found malformed partway (as when a client goes away), not bytes misread.
+    if (error.code !== 'ECONNRESET' && error.code !== 'HPE_INVALID_EOF_STATE') state.clientErrors.push(`${error.code ?? ''} ${error.message}`);
     socket.destroy();
   });
   return serve(t, server).then((s) => Object.assign(state, { port: s.port }));

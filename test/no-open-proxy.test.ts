@@ -59,7 +59,7 @@ t.test('a Host that no route matches is answered 404 and reaches no upstream', a
     const reply = await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
     t.equal(statusOf(reply), 404, `Host: ${host} → 404`);
   }
-  t.equal(statusOf(await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n')), 404, 'no Host at all → 404');
+  t.equal(statusOf(await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n')), 400, 'no Host at all → 400 (nothing to route by)');
   t.equal(statusOf(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n')), 200, 'the routed host is served');
   t.equal(backend.requests.length, 1, 'the backend saw only the routed request');
   t.equal(recorder.received.length, 0, 'nothing else was contacted');

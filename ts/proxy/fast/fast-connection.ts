@@ -156,7 +156,7 @@ export class FastConnection implements UpstreamOwner {
     if (head === 'handover' || head === 'invalid') return this.#handover();
     const req = { url: head.target as string | undefined, httpVersion: '1.1', headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
     const matched = matchRequest(this.#ctx, this.#port, req);
-    if ('status' in matched) return this.#handover();
+    if ('status' in matched) return this.#refuse(head, matched.status, matched.detail);
     const route = matched.route;
     if (route.requestHandler !== undefined || route.action.type !== 'forward' || route.tlsMode === 'terminate-and-reencrypt') return this.#handover();
     const state = route.state;
@@ -382,6 +382,23 @@ export class FastConnection implements UpstreamOwner {
     if (this.#resStarted) return void this.#socket.destroy();
     // The unread rest of a request body would be read as the next request: the connection ends after this answer.
     if (!this.#reqDone) this.#closeAfter = true;
+    this.#respond(status, detail);
+  }
+
+  /**
+   * Answers a request the router refused (400, 404, 421, 403, 431) without
+   * reading its body: a connection whose request had one ends after the answer.
+   */
+  #refuse(head: RequestHead, status: number, detail: string): void {
+    const framing = head.framing;
+    const hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
+    const buf = this.#buf!;
+    this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
+    this.#reqDone = !hasBody;
+    this.#closeAfter = head.close || hasBody;
+    this.#resHead = undefined;
+    this.deadline = 0;
+    this.#phase = Phase.Wait;
     this.#respond(status, detail);
   }
 
