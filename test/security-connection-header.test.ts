@@ -71,6 +71,8 @@ for (const front of fronts) {
 /** Sends two pipelined GETs on the socket and parses the answers with Node's strict client parser. */
 function twoResponses(socket: import('node:net').Socket): Promise<string[]> {
   return new Promise((resolve, reject) => {
+    // An unframed response leaves the client waiting for bytes that never come: fail fast instead.
+    const timer = setTimeout(() => reject(new Error(`responses not framed; read so far: ${JSON.stringify(bodies)}`)), 5000);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     // Hand the already-open socket to the agent: Node's parser then reads exactly what the proxy framed.
     agent.createConnection = () => socket;
@@ -93,6 +95,7 @@ function twoResponses(socket: import('node:net').Socket): Promise<string[]> {
     get('/one')
       .then(() => get('/two'))
       .then(() => {
+        clearTimeout(timer);
         agent.destroy();
         resolve(bodies);
       }, reject);

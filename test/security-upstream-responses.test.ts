@@ -48,3 +48,14 @@ for (const front of fronts) {
     t.match(reply, /^HTTP\/1\.1 (200|502) /);
   });
 }
+
+for (const front of fronts) {
+  t.test(`${front}: the proxy's own 502 to a HEAD request has no body, so the next response is read as a response`, async (t) => {
+    const upstream = await startRawUpstream(t, (n) => (n === 0 ? 'HTTP/1.1 051 Odd\r\nContent-Length: 2\r\n\r\nok' : 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh'));
+    const proxy = await startThreeFronts(t, upstream.port);
+    const reply = await proxy.send(front, 'HEAD /x HTTP/1.1\r\nHost: p.test\r\n\r\nGET /y HTTP/1.1\r\nHost: p.test\r\n\r\n', 300);
+    const [first, second] = reply.split(/(?=HTTP\/1\.1 )/);
+    t.match(first, /^HTTP\/1\.1 502 [^]*\r\n\r\n$/, 'head only');
+    t.match(second, /^HTTP\/1\.1 200 [^]*fresh$/, 'then the next response, whole');
+  });
+}

@@ -18,13 +18,17 @@ export function sendStatus(res: ServerResponse, status: number, detail?: string,
   res.end(body);
 }
 
-/** The same answer as raw bytes, for sockets no http.Server writes to (the fast path, a refused upgrade). */
-export function rawStatusResponse(status: number, detail: string | undefined, close: boolean): string {
+/**
+ * The same answer as raw bytes, for sockets no http.Server writes to (the
+ * fast path, a refused upgrade). An answer to HEAD has no body (RFC 9110
+ * §9.3.2): a client would read one as the start of the next response.
+ */
+export function rawStatusResponse(status: number, detail: string | undefined, close: boolean, toHead = false): string {
   const text = STATUS_CODES[status] ?? '';
   const body = `${status} ${text}${detail ? `: ${detail}` : ''}\n`;
   return (
     `HTTP/1.1 ${status} ${text}\r\nDate: ${httpDate()}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${body}`
+    `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${toHead ? '' : body}`
   );
 }
 

@@ -396,6 +396,7 @@ export class FastConnection implements UpstreamOwner {
     this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
     this.#reqDone = !hasBody;
     this.#closeAfter = head.close || hasBody;
+    this.#head = head;
     this.#resHead = undefined;
     this.deadline = 0;
     this.#phase = Phase.Wait;
@@ -404,7 +405,7 @@ export class FastConnection implements UpstreamOwner {
 
   /** A short plain-text answer from the proxy itself, as sendStatus writes it, ending the exchange. */
   #respond(status: number, detail: string): void {
-    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter));
+    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter, this.#head?.method === 'HEAD'));
     this.#resStarted = true;
     this.#responseEnded(false);
   }
