@@ -16,7 +16,7 @@ import { fronts, startThreeFronts, collect } from './helpers/three-fronts.js';
 import { startStrictUpstream } from './helpers/strict-upstream.js';
 import { startHttpServer } from './helpers/data-path.js';
 
-for (const front of ['node', 'tls'] as const) {
+for (const front of fronts) {
   t.test(`${front}: garbage pipelined behind a streaming response closes the connection instead of writing into the body`, async (t) => {
     const upstream = await startHttpServer(t, (req, res) => {
       res.writeHead(200, { 'content-length': 10 });
@@ -31,7 +31,9 @@ for (const front of ['node', 'tls'] as const) {
     socket.write('\x00\x01 not http\r\n\r\n');
     const received = await reply;
     t.match(received, /^HTTP\/1\.1 200 /);
-    t.notMatch(received, /400 Bad Request/, 'no status line inside the body');
+    // The body is the 10 bytes its Content-Length says, or a cut-short prefix of them: never a status line.
+    const body = received.slice(received.indexOf('\r\n\r\n') + 4, received.indexOf('\r\n\r\n') + 14);
+    t.ok('first-last'.startsWith(body) && body.length >= 5, `no status line inside the body: ${JSON.stringify(body)}`);
   });
 }
 

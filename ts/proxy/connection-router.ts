@@ -91,8 +91,8 @@ export class ConnectionRouter {
   /** A connection that is not TLS: HTTP if the port parses HTTP, otherwise matched at once as TCP. */
   #plain(socket: Socket, port: number, table: PortTable, peeked: Buffer | undefined): void {
     if (table.http !== undefined) {
-      // Plain HTTP/1.1 takes the fast path; it hands anything unusual to Node's server (this.#http) itself.
-      this.#http.fast.accept(port, socket, peeked);
+      // The fast engine takes it; it hands anything unusual to Node's server itself.
+      this.#http.accept(port, socket, peeked);
       return;
     }
     const clientIp = clientIpOf(socket);

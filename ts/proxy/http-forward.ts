@@ -5,11 +5,10 @@ import type { Route } from '../routing/route.js';
 import { routeTimeout, type ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
 import { clientResponseHeaders, isValidFinalStatus, isValidReason, responseTransferCoding, upstreamRequestHeaders, type BodyFraming } from './http/message-rules.js';
+import { closesAfterResponse } from './http/admission.js';
+import { failureStatus, isRetryable, isStaleConnectionError } from './http/upstream-failure.js';
 import { sendStatus } from './http-responses.js';
 import { pickTarget, upstreamRequestOptions } from './route-target.js';
-
-/** Methods a request may be sent twice with (RFC 9110 §9.2.2), when it has no body to replay. */
-const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** What one forwarded request needs across a retry. */
 interface Exchange {
@@ -56,7 +55,7 @@ export function forwardHttp(ctx: ProxyContext, route: Route, req: IncomingMessag
     if (!res.writableFinished) exchange.upstream?.destroy();
   });
   req.on('error', () => exchange.upstream?.destroy());
-  send(exchange, !exchange.hasBody && idempotent.has(req.method ?? ''));
+  send(exchange, isRetryable(req.method ?? '', exchange.hasBody));
 }
 
 function send(exchange: Exchange, mayRetry: boolean): void {
@@ -64,19 +63,19 @@ function send(exchange: Exchange, mayRetry: boolean): void {
   const upstream = exchange.reencrypt ? httpsRequest(options) : httpRequest(options);
   exchange.upstream = upstream;
 
-  let timedOut: 'connect' | 'response' | undefined;
+  let timedOut: 'connect-timeout' | 'response-timeout' | undefined;
   // Node's agent has no connect timeout of its own; a black-holed upstream would otherwise wait for upstreamResponseMs.
   upstream.once('socket', (socket: Socket) => {
     if (!socket.connecting) return;
     const timer = setTimeout(() => {
-      timedOut = 'connect';
+      timedOut = 'connect-timeout';
       upstream.destroy(new Error('upstream connect timed out'));
     }, routeTimeout(ctx, route, 'upstreamConnectMs'));
     socket.once('connect', () => clearTimeout(timer));
     socket.once('close', () => clearTimeout(timer));
   });
   upstream.setTimeout(routeTimeout(ctx, route, 'upstreamResponseMs'), () => {
-    timedOut ??= 'response';
+    timedOut ??= 'response-timeout';
     upstream.destroy(new Error('upstream timed out'));
   });
   upstream.on('error', (error: NodeJS.ErrnoException) => {
@@ -84,14 +83,14 @@ function send(exchange: Exchange, mayRetry: boolean): void {
     // An upstream may close an idle pooled connection just as we reuse it;
     // the request never reached it, so a bodiless idempotent one is sent
     // again once, on a fresh connection (as Node's docs advise for reusedSocket).
-    if (mayRetry && upstream.reusedSocket && timedOut === undefined && !res.headersSent && !res.destroyed && isConnectionReset(error)) {
+    if (mayRetry && upstream.reusedSocket && timedOut === undefined && !res.headersSent && !res.destroyed && isStaleConnectionError(error)) {
       ctx.logger.debug({ route: route.name, err: error.message }, 'pooled upstream connection was closed; retrying');
       return send(exchange, false);
     }
     ctx.logger.warn({ route: route.name, target: `${options.host}:${options.port}`, err: error.message }, 'upstream request failed');
     if (res.headersSent) return void res.destroy();
-    if (timedOut === undefined) sendStatus(res, 502, 'upstream unavailable');
-    else sendStatus(res, 504, timedOut === 'connect' ? 'upstream did not accept the connection in time' : 'upstream timed out');
+    const { status, detail } = failureStatus(timedOut ?? 'refused');
+    sendStatus(res, status, detail);
   });
   upstream.on('response', (upstreamRes) => {
     upstreamRes.on('error', () => res.destroy());
@@ -105,7 +104,7 @@ function send(exchange: Exchange, mayRetry: boolean): void {
     if (te !== undefined && responseTransferCoding(te) === 'invalid') return refuseResponse(exchange, upstream, `invalid Transfer-Encoding: ${te}`);
     const responseHeaders = clientResponseHeaders(upstreamRes.rawHeaders);
     // A route removed by updateRoutes() serves this last response and closes the connection.
-    if (route.state.retired) responseHeaders.push('Connection', 'close');
+    if (closesAfterResponse(route)) responseHeaders.push('Connection', 'close');
     try {
       res.writeHead(status, reason, responseHeaders);
     } catch (error) {
@@ -122,9 +121,6 @@ function refuseResponse(exchange: Exchange, upstream: ClientRequest, why: string
   exchange.ctx.logger.warn({ route: exchange.route.name, err: why }, 'upstream sent a response that cannot be relayed');
   exchange.upstream = undefined;
   upstream.destroy();
-  sendStatus(exchange.res, 502, 'upstream sent an invalid response');
-}
-
-function isConnectionReset(error: NodeJS.ErrnoException): boolean {
-  return error.code === 'ECONNRESET' || error.code === 'EPIPE';
+  const { status, detail } = failureStatus('invalid-response');
+  sendStatus(exchange.res, status, detail);
 }

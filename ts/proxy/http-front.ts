@@ -28,7 +28,17 @@ export class HttpFronts {
     this.#httpSockets.add(socket);
   }
 
-  accept(port: number, socket: Socket): void {
+  /**
+   * Serves an HTTP/1.1 connection, plain or TLS we terminated: the fast
+   * engine first, which hands Node's server what it does not serve.
+   * `peeked` are bytes already read from a plain socket.
+   */
+  accept(port: number, socket: Socket, peeked?: Buffer): void {
+    this.fast.accept(port, socket, peeked);
+  }
+
+  /** Gives a connection to Node's HTTP server for the port, for the rest of its life. */
+  acceptNode(port: number, socket: Socket): void {
     this.#httpSockets.add(socket);
     this.#serverFor(port).emit('connection', socket);
   }

@@ -8,6 +8,7 @@ import type { ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
 import { sendBlocked, sendMetrics, sendRedirect, sendStatic } from './http-actions.js';
 import { forwardHttp } from './http-forward.js';
+import { admitRequest, finishRequest, releaseRequest } from './http/admission.js';
 import { requestTransferCoding } from './http/message-rules.js';
 import { readRequestTarget } from './request-target.js';
 import { sendStatus, writeRawStatus } from './http-responses.js';
@@ -81,22 +82,6 @@ export function matchRequest(ctx: ProxyContext, port: number, req: RoutableReque
   return { route, facts, domain: domain ?? '' };
 }
 
-/** Bytes each connection had moved when its last request was counted. */
-const countedBytes = new WeakMap<Socket, { read: number; written: number }>();
-
-/**
- * Counts a finished request with the bytes its connection moved since the
- * previous one: the head and body were often read in one chunk before the
- * request event, so a snapshot taken at the start would miss them.
- */
-export function countRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
-  const last = countedBytes.get(socket) ?? { read: 0, written: 0 };
-  ctx.metrics.request(route.name, port, socket.bytesRead - last.read, socket.bytesWritten - last.written);
-  last.read = socket.bytesRead;
-  last.written = socket.bytesWritten;
-  countedBytes.set(socket, last);
-}
-
 /**
  * Transfer codings Node's parser accepts but the proxy does not relay: the
  * fast path hands these over and both engines answer them here, the same way
@@ -151,19 +136,9 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
   if ('status' in matched) return sendStatus(res, matched.status, matched.detail);
   const { route, facts, domain } = matched;
   if (route.requestHandler !== undefined) return route.requestHandler(req, res);
-  const state = route.state;
-  if (state.connections >= route.maxConnections) {
-    ctx.limitReporter.hit('route.maxConnections', { route: route.name, max: route.maxConnections });
-    return sendStatus(res, 503, 'route is at its connection limit');
-  }
-  state.connections++;
   const socket = req.socket;
-  ctx.tracker.requestStarted(socket);
-  res.once('close', () => {
-    state.connections--;
-    ctx.tracker.requestFinished(socket);
-    countRequest(ctx, route, port, socket);
-  });
+  if (!admitRequest(ctx, route, socket)) return sendStatus(res, 503, 'route is at its connection limit');
+  res.once('close', () => finishRequest(ctx, route, port, socket));
   switch (route.action.type) {
     case 'forward':
       return forwardHttp(ctx, route, req, res, facts);
@@ -188,19 +163,14 @@ export function handleUpgrade(ctx: ProxyContext, port: number, req: IncomingMess
   if ('status' in matched) return writeRawStatus(socket, matched.status);
   const { route, facts } = matched;
   if (route.action.type !== 'forward') return writeRawStatus(socket, route.action.type === 'block' ? 403 : 400);
-  const state = route.state;
-  if (state.connections >= route.maxConnections) {
-    ctx.limitReporter.hit('route.maxConnections', { route: route.name, max: route.maxConnections });
-    return writeRawStatus(socket, 503);
-  }
-  state.connections++;
+  if (!admitRequest(ctx, route, socket)) return writeRawStatus(socket, 503);
   // An upgraded connection is both a request and, from then on, a connection of its route.
   ctx.metrics.request(route.name, port, 0, 0);
   const counters = ctx.metrics.routeConnectionOpened(route.name);
   const bytesInBefore = socket.bytesRead;
   const bytesOutBefore = socket.bytesWritten;
   socket.once('close', () => {
-    state.connections--;
+    releaseRequest(ctx, route, socket);
     ctx.metrics.routeConnectionClosed(counters, socket.bytesRead - bytesInBefore, socket.bytesWritten - bytesOutBefore);
   });
   forwardUpgrade(ctx, route, req, socket, head, facts);

@@ -5,7 +5,9 @@ import type { Route } from '../routing/route.js';
 import { routeTimeout, type ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
 import { endToEndHeaders } from './hop-headers.js';
+import { headText } from './http/head-text.js';
 import { isValidFinalStatus, isValidReason, upstreamRequestHeaders } from './http/message-rules.js';
+import { failureStatus, type UpstreamFailure } from './http/upstream-failure.js';
 import { writeRawStatus } from './http-responses.js';
 import { pickTarget, upstreamRequestOptions } from './route-target.js';
 import { pipeSockets } from './socket-pipe.js';
@@ -24,14 +26,28 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
   headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
   const options = upstreamRequestOptions(target, req, headers, facts.host, reencrypt, false);
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
-  const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), routeTimeout(ctx, route, 'upstreamResponseMs'));
+  let failure: UpstreamFailure = 'refused';
+  const fail = (why: UpstreamFailure) => () => {
+    failure = why;
+    upstream.destroy(new Error(why));
+  };
+  // Connecting and answering are bounded separately, as for any request: a black-holed upstream gets 504 at upstreamConnectMs.
+  let timer = setTimeout(fail('connect-timeout'), routeTimeout(ctx, route, 'upstreamConnectMs'));
+  upstream.once('socket', (socket: Socket) => {
+    const answering = () => {
+      clearTimeout(timer);
+      timer = setTimeout(fail('response-timeout'), routeTimeout(ctx, route, 'upstreamResponseMs'));
+    };
+    if (socket.connecting) socket.once('connect', answering);
+    else answering();
+  });
   const abandon = () => upstream.destroy();
   client.once('close', abandon);
 
   upstream.on('error', (error) => {
     clearTimeout(timer);
     ctx.logger.warn({ route: route.name, target, err: error.message }, 'upstream upgrade failed');
-    if (!client.destroyed) writeRawStatus(client, 502);
+    if (!client.destroyed) writeRawStatus(client, failureStatus(failure).status);
   });
   upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
     clearTimeout(timer);
@@ -39,7 +55,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
     upstreamSocket.on('error', () => client.destroy());
     if (client.destroyed || !isValidReason(upstreamRes.statusMessage ?? '')) {
       upstreamSocket.destroy();
-      return void writeRawStatus(client, 502);
+      return void writeRawStatus(client, failureStatus('invalid-response').status);
     }
     client.write(responseHead(upstreamRes, endToEndHeaders(upstreamRes.rawHeaders, upgradeHeaders)));
     if (upstreamHead.length > 0) client.write(upstreamHead);
@@ -57,7 +73,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
     const status = upstreamRes.statusCode ?? 0;
     if (!isValidFinalStatus(status) || !isValidReason(upstreamRes.statusMessage ?? '')) {
       upstream.destroy();
-      return void writeRawStatus(client, 502);
+      return void writeRawStatus(client, failureStatus('invalid-response').status);
     }
     client.write(responseHead(upstreamRes, [...endToEndHeaders(upstreamRes.rawHeaders), 'Connection', 'close']));
     upstreamRes.pipe(client);
@@ -68,7 +84,5 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
 const upgradeHeaders: ReadonlySet<string> = new Set(['connection', 'upgrade']);
 
 function responseHead(res: IncomingMessage, headers: string[]): string {
-  let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return head + '\r\n';
+  return headText(`HTTP/1.1 ${res.statusCode} ${res.statusMessage}`, headers);
 }

@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Route } from '../../routing/route.js';
 import { routeTimeout, type ProxyContext } from '../context.js';
-import { countRequest, matchRequest } from '../http-handler.js';
+import { matchRequest } from '../http-handler.js';
+import { admitRequest, closesAfterResponse, finishRequest } from '../http/admission.js';
+import { failureStatus, isRetryable, isStaleConnectionError, type UpstreamFailure } from '../http/upstream-failure.js';
 import { pickTarget } from '../route-target.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
@@ -10,8 +12,6 @@ import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
 import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket } from './upstream-socket.js';
 
-/** Methods a request may be sent twice with (RFC 9110 §9.2.2), when it has no body to replay. */
-const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Largest upstream response head accepted. Default: 64 KiB, as Node's client would not take more either. */
 const maxResponseHead = 64 * 1024;
 
@@ -159,10 +159,7 @@ export class FastConnection implements UpstreamOwner {
     if ('status' in matched) return this.#refuse(head, matched.status, matched.detail);
     const route = matched.route;
     if (route.requestHandler !== undefined || route.action.type !== 'forward' || route.tlsMode === 'terminate-and-reencrypt') return this.#handover();
-    const state = route.state;
-    if (state.connections >= route.maxConnections) return this.#handover();
-    state.connections++;
-    this.#ctx.tracker.requestStarted(this.#socket);
+    if (!admitRequest(this.#ctx, route, this.#socket)) return this.#refuse(head, 503, 'route is at its connection limit');
     this.deadline = 0;
     this.#route = route;
     this.#head = head;
@@ -178,7 +175,7 @@ export class FastConnection implements UpstreamOwner {
     this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
     const framing = head.framing;
     const hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
-    this.#mayRetry = !hasBody && idempotent.has(head.method);
+    this.#mayRetry = isRetryable(head.method, hasBody);
     this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
     this.#send(this.#front.pool.take(this.#key));
     if (!hasBody) {
@@ -215,7 +212,7 @@ export class FastConnection implements UpstreamOwner {
     const upstream = this.#upstream;
     if (upstream === undefined) return;
     this.#dropUpstream();
-    this.#fail(504, 'upstream did not accept the connection in time', 'upstream connect timed out');
+    this.#fail('connect-timeout', 'upstream connect timed out');
   };
 
   /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
@@ -284,12 +281,12 @@ export class FastConnection implements UpstreamOwner {
     this.#resBuf = undefined;
     if (typeof head === 'string' || head.status === 101) {
       this.#dropUpstream();
-      return this.#fail(502, 'upstream unavailable', 'upstream sent an invalid response head');
+      return this.#fail('invalid-response', 'upstream sent an invalid response head');
     }
     this.#resHead = head;
     const method = this.#head!.method;
     const route = this.#route!;
-    if (route.state.retired) this.#closeAfter = true;
+    if (closesAfterResponse(route)) this.#closeAfter = true;
     if (responseHasNoBody(method, head.status)) this.#resBody = ResBody.None;
     else if (head.chunked) this.#resBody = ResBody.Chunked;
     else if (!head.transferEncoded && head.contentLength >= 0) this.#resBody = ResBody.Length;
@@ -364,19 +361,18 @@ export class FastConnection implements UpstreamOwner {
     this.#dropUpstream();
     if (this.#resStarted) return void this.#socket.destroy();
     const route = this.#route!;
-    const reset = error === undefined || error.code === 'ECONNRESET' || error.code === 'EPIPE';
     // An upstream may close an idle pooled connection just as we reuse it; the request never reached it.
-    if (this.#mayRetry && this.#reused && !timeout && reset && this.#resBuf === undefined) {
+    if (this.#mayRetry && this.#reused && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
       this.#mayRetry = false;
       return this.#send(undefined);
     }
     const message = timeout ? 'upstream timed out' : (error?.message ?? 'upstream closed the connection');
-    if (timeout) this.#fail(504, 'upstream timed out', message);
-    else this.#fail(502, 'upstream unavailable', message);
+    this.#fail(timeout ? 'response-timeout' : 'refused', message);
   }
 
-  #fail(status: number, detail: string, message: string): void {
+  #fail(failure: UpstreamFailure, message: string): void {
+    const { status, detail } = failureStatus(failure);
     const route = this.#route!;
     this.#ctx.logger.warn({ route: route.name, target: this.#key, err: message }, 'upstream request failed');
     if (this.#resStarted) return void this.#socket.destroy();
@@ -439,9 +435,7 @@ export class FastConnection implements UpstreamOwner {
     const route = this.#route;
     if (route === undefined) return;
     this.#route = undefined;
-    route.state.connections--;
-    this.#ctx.tracker.requestFinished(this.#socket);
-    countRequest(this.#ctx, route, this.#port, this.#socket);
+    finishRequest(this.#ctx, route, this.#port, this.#socket);
   }
 
   #dropUpstream(): void {

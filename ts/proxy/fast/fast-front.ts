@@ -8,7 +8,7 @@ const sweepMs = 1000;
 
 /** Where a connection goes when the fast path will not serve it: Node's HTTP server for the port. */
 export interface HandOver {
-  accept(port: number, socket: Socket): void;
+  acceptNode(port: number, socket: Socket): void;
   markHttp(socket: Socket): void;
 }
 
@@ -29,7 +29,7 @@ export class FastFront {
     this.#node = node;
   }
 
-  /** Serves a plain HTTP connection; `peeked` are bytes already read from it. */
+  /** Serves an HTTP/1.1 connection (plain, or TLS the proxy terminated); `peeked` are bytes already read from it. */
   accept(port: number, socket: Socket, peeked: Buffer | undefined): void {
     this.#node.markHttp(socket);
     const connection = new FastConnection(this, this.#ctx, socket, port, peeked);
@@ -48,7 +48,7 @@ export class FastFront {
   }
 
   handOver(port: number, socket: Socket): void {
-    this.#node.accept(port, socket);
+    this.#node.acceptNode(port, socket);
     socket.resume();
   }
 
