@@ -58,7 +58,7 @@ t.test('validate prints every problem with route name and field, exits non-zero'
   t.match(result.stderr, /web action\.target: is required/);
   t.match(result.stderr, /routes\[1\] match\.domain: is not a known field \(did you mean 'domains'\?\)/);
   t.match(result.stderr, /routes\[1\] action\.type: should be one of/);
-  t.match(result.stderr, /config extra: is not a known setting/);
+  t.match(result.stderr, /config extra: is not a known option/);
 
   const good = join(dir, 'good.yaml');
   await writeFile(good, 'routes:\n  - name: web\n    match: { ports: 8080, domains: a.test }\n    action: { type: forward, target: { host: 127.0.0.1, port: 3000 } }\n');

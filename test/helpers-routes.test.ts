@@ -15,6 +15,7 @@ import {
 import { httpGet, silentLogger } from './helpers/backends.js';
 import { exchange, httpsGet, serve, startProxy, startTlsEcho, tlsConnect, trackSockets } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
+import { proxyInternals } from '../ts/internals.js';
 
 const ca = createCertificateAuthority('helpers test CA');
 const cert = createSelfSignedCertificate({ domains: ['site.test', 'www.site.test'], issuer: ca });
@@ -113,7 +114,7 @@ t.test('every helper builds routes the proxy accepts', async (t) => {
   ];
   const proxy = new SmartProxy({ host: '127.0.0.1', logger: await silentLogger(), routes: [] });
   t.teardown(() => proxy.stop());
-  t.doesNotThrow(() => proxy.routeManager.prepare(routes), 'validates');
+  t.doesNotThrow(() => proxyInternals(proxy).routes.prepare(routes), 'validates');
 });
 
 t.test('helper routes serve: complete HTTPS server with its redirect, passthrough and load balancer', async (t) => {
