@@ -43,7 +43,7 @@ export {
   type RouteProblem,
   type OptionProblem,
 } from './errors.js';
-export { createCertificateAuthority, createSelfSignedCertificate, type PemKeyPair } from './certificates/self-signed.js';
+export { createCertificateAuthority, createSelfSignedCertificate, type PemKeyPair, type SelfSignedOptions } from './certificates/self-signed.js';
 export {
   createHttpRoute,
   createHttpsTerminateRoute,

@@ -137,6 +137,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.portManager = portManagerView(this.#ports);
     this.certificateManager = certificateManagerView(this.#certificates);
     this.routeManager = routeManagerView(() => this.getRoutes());
+    // Read-only at runtime too, not only to the type-checker: a view cannot be swapped for something else.
+    for (const view of ['portManager', 'certificateManager', 'routeManager']) Object.defineProperty(this, view, { writable: false, configurable: false });
     registerInternals(this, {
       ports: this.#ports,
       routes: this.#routeManager,
