@@ -138,3 +138,14 @@ t.test('helper routes serve: complete HTTPS server with its redirect, passthroug
   passed.destroy();
   t.equal((await httpGet(httpPort, { host: 'lb.test', path: '/lb' })).body, 'web /lb http');
 });
+
+t.test('a helper refuses options it does not know, instead of dropping them', async (t) => {
+  t.throws(() => createHttpToHttpsRedirect(['app.test'], 8443 as never), {
+    code: 'ERR_INVALID_OPTION',
+    message: /createHttpToHttpsRedirect\(\) options" should be an object of options such as \{ port: 8443 \} or \{ httpsPort: 8443 \}/,
+  });
+  t.throws(() => createHttpToHttpsRedirect('app.test', { httpPort: 8443 } as never), { code: 'ERR_INVALID_OPTION', message: /options\.httpPort" is not a known option \(did you mean 'httpsPort'\?\)/ });
+  t.throws(() => createHttpsPassthroughRoute('a.test', { host: 'h', port: 1 }, { path: '/x' } as never), { code: 'ERR_INVALID_OPTION' }, 'passthrough has no path');
+  t.match(createHttpToHttpsRedirect('app.test', { httpsPort: 8443 }).action.redirect?.to, 'https://{domain}:8443{path}?{query}');
+  t.doesNotThrow(() => createCompleteHttpsServer('a.test', { host: 'h', port: 1 }, { httpPort: 8080, port: 8443, redirectStatus: 308, name: 'a' }));
+});
