@@ -47,7 +47,7 @@ function terminalLogger(level: string): Logger {
 }
 
 /** "12:00:01 INFO  port bound port=8080 address=0.0.0.0": readable without pino-pretty. */
-function plainText(out: NodeJS.WritableStream): DestinationStream {
+export function plainText(out: NodeJS.WritableStream): DestinationStream {
   const labels: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
   return {
     write(line: string) {
