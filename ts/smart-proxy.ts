@@ -100,24 +100,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
       emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
     });
-    const routeManager = this.#routeManager;
-    // Getters, so the data path reads the live table and settings on every use.
-    const ctx: ProxyContext = {
-      routes: {
-        get table(): RouteTable {
-          return routeManager.table;
-        },
-      },
+    const ctx = dataPathContext(this.#routeManager, settings, {
       logger: this.#logger,
-      get timeouts() {
-        return settings.timeouts;
-      },
-      get limits() {
-        return settings.limits;
-      },
-      get trustedProxies() {
-        return settings.trustedProxies;
-      },
       certificates: this.#certificates,
       tracker: this.#tracker,
       agents: this.#agents,
@@ -125,7 +109,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       limitReporter: this.#limitReporter,
       metrics: this.#metrics,
       renderMetrics: () => renderPrometheus(this.getMetrics()),
-    };
+    });
     this.#http = new HttpFronts(ctx);
     const router = new ConnectionRouter(ctx, this.#http);
     this.#ports = new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger });
@@ -369,6 +353,34 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     }
     throw reason;
   }
+}
+
+type LiveFields = 'routes' | 'timeouts' | 'limits' | 'trustedProxies';
+
+/**
+ * The data path's context. The route table and the live settings are
+ * getters, read on every connection and request, so an update or
+ * updateOptions() is one assignment and nothing holds a stale copy; the
+ * data path sees the table only, never the RouteManager that changes it.
+ */
+function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
+  return {
+    ...fixed,
+    routes: {
+      get table(): RouteTable {
+        return routes.table;
+      },
+    },
+    get timeouts() {
+      return settings.timeouts;
+    },
+    get limits() {
+      return settings.limits;
+    },
+    get trustedProxies() {
+      return settings.trustedProxies;
+    },
+  };
 }
 
 /**

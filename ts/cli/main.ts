@@ -53,9 +53,9 @@ async function main(argv: string[]): Promise<number> {
  * table, every route, then what only a proxy can check (certificates load,
  * 'auto' has a way to obtain one, routes sharing a port agree).
  */
-async function prepare(path: string, logger: Logger): Promise<{ config: ConfigFile; proxy: SmartProxy }> {
+async function prepare(path: string, logger: Logger, level?: LogLevel): Promise<{ config: ConfigFile; proxy: SmartProxy }> {
   const config = await loadConfigFile(path);
-  const proxy = new SmartProxy({ ...config, logger, logLevel: levelOf(config) });
+  const proxy = new SmartProxy({ ...config, logger, logLevel: level ?? levelOf(config) });
   // Before start(), updateRoutes() validates exactly as start() will, and binds nothing.
   await proxy.updateRoutes(config.routes);
   return { config, proxy };
@@ -67,7 +67,7 @@ async function validate(path: string | undefined): Promise<number> {
     return 2;
   }
   try {
-    const { config } = await prepare(path, defaultLogger('silent'));
+    const { config } = await prepare(path, defaultLogger('silent'), 'silent');
     process.stdout.write(`${path}: ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, valid\n`);
     return 0;
   } catch (error) {
