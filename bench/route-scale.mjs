@@ -5,7 +5,10 @@
 import { pathToFileURL } from 'node:url';
 
 // The runner passes its private snapshot of dist/ (see lib/dist.mjs).
-const { SmartProxy } = await import(process.env.SMARTPROXY_DIST ? pathToFileURL(process.env.SMARTPROXY_DIST).href : '../dist/index.js');
+const distIndex = process.env.SMARTPROXY_DIST ? pathToFileURL(process.env.SMARTPROXY_DIST).href : new URL('../dist/index.js', import.meta.url).href;
+const { SmartProxy } = await import(distIndex);
+// The route table is internal (not reachable through the package's exports); the bench reads it from the same dist.
+const { proxyInternals } = await import(new URL('internals.js', distIndex).href);
 
 const o = JSON.parse(process.argv[2]);
 const ip = '127.0.0.1';
@@ -50,7 +53,7 @@ for (const n of o.sizes) {
   const startMs = performance.now() - t;
 
   const rates = [];
-  for (let r = 0; r < 3; r++) rates.push(lookupRate(proxy.routeManager.table.ports.get(o.port).http, n));
+  for (let r = 0; r < 3; r++) rates.push(lookupRate(proxyInternals(proxy).routes.table.ports.get(o.port).http, n));
 
   // Alternate n → n+1 → n routes: each call adds or removes exactly one route.
   await proxy.updateRoutes(plusOne); // warm-up, not timed
@@ -63,7 +66,7 @@ for (const n of o.sizes) {
   }
   // The new route must be live after its update, or the timing means nothing.
   await proxy.updateRoutes(plusOne);
-  if (proxy.routeManager.table.ports.get(o.port).http.match('extra.bench.test', '/', ip)?.name !== 'extra') {
+  if (proxyInternals(proxy).routes.table.ports.get(o.port).http.match('extra.bench.test', '/', ip)?.name !== 'extra') {
     throw new Error('updateRoutes did not publish the added route');
   }
   await proxy.stop();

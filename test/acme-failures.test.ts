@@ -5,6 +5,7 @@ import { SmartProxy, PortInUseError } from '../ts/index.js';
 import { closeServer, httpGet, listen, silentLogger, startHttpBackend } from './helpers/backends.js';
 import { fetchCertificate, once, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
 import { getFreePort } from './helpers/free-port.js';
+import { eventually } from './helpers/data-path.js';
 
 // acme-client retries unreachable CAs 5 times, 5-25 s apart, process-wide; our own backoff is what is under test.
 const axiosDefaults = acme.axios.defaults as typeof acme.axios.defaults & { acmeSettings: Record<string, unknown> };
@@ -109,7 +110,7 @@ t.test('concurrent updateRoutes while an order is in flight', async (t) => {
   }
   await Promise.all(updates);
   t.equal((await issued).domain, 'i.test');
-  for (let i = 0; i < 50 && proxy.portManager.getPortRefCount(env.httpPort) !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+  t.ok(await eventually(() => proxy.portManager.getPortRefCount(env.httpPort) === 1), 'the challenge route is released after the order');
   t.equal(proxy.portManager.getPortRefCount(env.httpPort), 1, 'challenge route gone, user route kept');
   t.same(proxy.getListeningPorts(), [env.httpPort, env.tlsPort, ...extraPorts.slice(0, 29 % 4)].sort((a, b) => a - b), 'final state is the last call');
   t.equal((await httpGet(env.httpPort, { host: 'site.test' })).status, 200);

@@ -2,6 +2,7 @@ import t from 'tap';
 import { SmartProxy, type IRouteConfig } from '../ts/index.js';
 import { httpGet, silentLogger, startHttpBackend } from './helpers/backends.js';
 import { fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
+import { eventually } from './helpers/data-path.js';
 
 t.test('HTTP-01 rides a port the user already holds: one bind, user routes answer throughout', async (t) => {
   const env = await startAcmeEnv(t);
@@ -67,7 +68,7 @@ t.test('HTTP-01 on a port nothing else uses: bound for the challenge, then relea
   t.same(proxy.getListeningPorts(), [env.tlsPort], 'start binds only the route ports');
   await issued;
   // The release runs just after the order completes.
-  for (let i = 0; i < 50 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  t.ok(await eventually(() => events.length >= 2), 'the challenge port is released');
   t.same(events, ['bound', 'released']);
   t.notOk(proxy.portManager.isPortBoundBySmartProxy(env.httpPort));
 });

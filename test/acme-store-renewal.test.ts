@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { SmartProxy } from '../ts/index.js';
 import { silentLogger, startHttpBackend } from './helpers/backends.js';
 import { fetchCertificate, once, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
+import { eventually } from './helpers/data-path.js';
 
 
 t.test('a restart serves the stored certificate without asking the CA; renewal swaps it under an open connection', async (t) => {
@@ -36,7 +37,7 @@ t.test('a restart serves the stored certificate without asking the CA; renewal s
   second.on('certificate-failed', ({ domain }) => orders.push(`failed ${domain}`));
   await second.start();
   t.teardown(() => second.stop());
-  for (let i = 0; i < 50 && second.certificateManager.getCertificateStatus('d.test')?.status !== 'valid'; i++) await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => second.certificateManager.getCertificateStatus('d.test')?.status === 'valid');
   t.equal(second.certificateManager.getCertificateStatus('d.test')?.status, 'valid');
   const restored = await fetchCertificate(env.tlsPort, 'd.test', await env.pebble.getRoots());
   t.equal(restored.leaf.serialNumber, original.leaf.serialNumber, 'same certificate served after restart');

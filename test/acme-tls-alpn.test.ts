@@ -2,6 +2,7 @@ import t from 'tap';
 import { SmartProxy } from '../ts/index.js';
 import { silentLogger, startEchoBackend, startHttpBackend } from './helpers/backends.js';
 import { fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
+import { proxyInternals } from '../ts/internals.js';
 
 t.test('TLS-ALPN-01 is answered on an already-bound TLS port shared with passthrough; port 80 never bound', async (t) => {
   const env = await startAcmeEnv(t);
@@ -28,5 +29,5 @@ t.test('TLS-ALPN-01 is answered on an already-bound TLS port shared with passthr
   const served = await fetchCertificate(env.tlsPort, 'c.test', await env.pebble.getRoots());
   t.ok(served.authorized, `chain verifies against pebble's root (${served.error ?? 'ok'})`);
   t.equal(served.leaf.subjectAltName, 'DNS:c.test');
-  t.equal(proxy.certificateManager.answerTlsAlpnChallenge('c.test'), undefined, 'no ALPN challenge left pending');
+  t.equal(proxyInternals(proxy).certificates.answerTlsAlpnChallenge('c.test'), undefined, 'no ALPN challenge left pending');
 });

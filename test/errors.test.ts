@@ -4,6 +4,8 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import {
   CertificateError,
+  ConfigFileError,
+  CorruptStoreEntryError,
   errorCodes,
   InvalidOptionError,
   PortBindError,
@@ -21,6 +23,8 @@ const samples: [SmartProxyError, string, string][] = [
   [new InvalidOptionError('host', 'a string', 42), 'ERR_INVALID_OPTION', 'InvalidOptionError'],
   [new ProxyStateError('stopped'), 'ERR_PROXY_STATE', 'ProxyStateError'],
   [new CertificateError('a.test', 'order failed'), 'ERR_CERTIFICATE', 'CertificateError'],
+  [new ConfigFileError('proxy.json', [{ route: 'config', path: 'hots', message: 'is not a known option' }]), 'ERR_CONFIG_FILE', 'ConfigFileError'],
+  [new CorruptStoreEntryError('a.test', 'meta.json is not JSON'), 'ERR_CORRUPT_STORE_ENTRY', 'CorruptStoreEntryError'],
 ];
 
 t.test('each error class has its stable code and name, and is a SmartProxyError', async (t) => {
@@ -53,9 +57,11 @@ t.test('isSmartProxyError: brand-checked, not duck-typed on code', async (t) => 
 });
 
 t.test('errors carry what the user needs', async (t) => {
-  const inUse = new PortInUseError(8443, { host: '0.0.0.0' });
+  const inUse = new PortInUseError(8443, { host: '0.0.0.0', routes: ['site', 'api'] });
   t.equal(inUse.port, 8443);
+  t.same(inUse.routes, ['site', 'api']);
   t.match(inUse.message, /0\.0\.0\.0:8443 is in use by another application, not by smartproxy/);
+  t.match(inUse.message, /the routes that use 8443 \('site', 'api'\)/, 'names the routes that wanted the port');
   const problems = [
     { route: 'a', path: 'match.ports', message: 'bad' },
     { route: 'b', path: 'action', message: 'missing' },
@@ -76,6 +82,14 @@ t.test('the constructor throws InvalidOptionError for bad options', async (t) =>
   t.throws(() => new SmartProxy(null as never), { code: 'ERR_INVALID_OPTION' });
   t.throws(() => new SmartProxy({ routes: 'x' } as never), { code: 'ERR_INVALID_OPTION', message: /"routes"/ });
   t.throws(() => new SmartProxy({ routes: [], host: 1 } as never), { code: 'ERR_INVALID_OPTION', message: /"host"/ });
+});
+
+t.test('the public error classes are exported from the package entry point', async (t) => {
+  const index: Record<string, unknown> = await import('../ts/index.js');
+  const errors: Record<string, unknown> = await import('../ts/errors.js');
+  for (const [name, value] of Object.entries(errors)) {
+    if (typeof value === 'function' && (value === SmartProxyError || value.prototype instanceof SmartProxyError)) t.equal(index[name], value, `${name} is exported`);
+  }
 });
 
 t.test('every code in errorCodes is documented in readme.md', async (t) => {

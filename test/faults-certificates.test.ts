@@ -12,7 +12,7 @@ import { pino, type Logger } from 'pino';
 import { FileCertificateStore, SmartProxy, createSelfSignedCertificate, type IStoredCertificate } from '../ts/index.js';
 import { httpGet, startHttpBackend } from './helpers/backends.js';
 import { fetchCertificate, once, startAcmeEnv, autoRoute } from './helpers/acme-env.js';
-import { httpsGet } from './helpers/data-path.js';
+import { eventually, httpsGet } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 
 // acme-client retries unreachable CAs 5 times, 5-25 s apart, process-wide; our own backoff is what is under test.
@@ -144,7 +144,7 @@ t.test('a save that fails half-way never loses the certificate already stored', 
   const { logger, lines } = capturingLogger();
   const second = new SmartProxy({ host: '127.0.0.1', logger, acme: env.acme({ certificateStore: store }), routes });
   await second.start();
-  for (let i = 0; i < 100 && second.certificateManager.getCertificateStatus('keep.test')?.status !== 'valid'; i++) await new Promise((r) => setTimeout(r, 10));
+  t.ok(await eventually(() => second.certificateManager.getCertificateStatus('keep.test')?.status === 'valid'), 'the stored certificate is loaded');
   t.equal((await fetchCertificate(env.tlsPort, 'keep.test', roots)).leaf.serialNumber, original.leaf.serialNumber, 'the stored certificate is served after a restart');
 
   const renewed = once(second, 'certificate-renewed');
@@ -165,7 +165,7 @@ t.test('a save that fails half-way never loses the certificate already stored', 
   third.on('certificate-failed', () => orders.push('failed'));
   await third.start();
   t.teardown(() => third.stop());
-  for (let i = 0; i < 100 && third.certificateManager.getCertificateStatus('keep.test')?.status !== 'valid'; i++) await new Promise((r) => setTimeout(r, 10));
+  t.ok(await eventually(() => third.certificateManager.getCertificateStatus('keep.test')?.status === 'valid'), 'the stored certificate is loaded again');
   t.equal((await fetchCertificate(env.tlsPort, 'keep.test', roots)).leaf.serialNumber, original.leaf.serialNumber, 'a later restart serves the certificate stored before the failed save');
   t.same(orders, [], 'without ordering a new one');
 });

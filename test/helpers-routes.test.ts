@@ -15,6 +15,7 @@ import {
 import { httpGet, silentLogger } from './helpers/backends.js';
 import { exchange, httpsGet, serve, startProxy, startTlsEcho, tlsConnect, trackSockets } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
+import { proxyInternals } from '../ts/internals.js';
 
 const ca = createCertificateAuthority('helpers test CA');
 const cert = createSelfSignedCertificate({ domains: ['site.test', 'www.site.test'], issuer: ca });
@@ -113,7 +114,7 @@ t.test('every helper builds routes the proxy accepts', async (t) => {
   ];
   const proxy = new SmartProxy({ host: '127.0.0.1', logger: await silentLogger(), routes: [] });
   t.teardown(() => proxy.stop());
-  t.doesNotThrow(() => proxy.routeManager.prepare(routes), 'validates');
+  t.doesNotThrow(() => proxyInternals(proxy).routes.prepare(routes), 'validates');
 });
 
 t.test('helper routes serve: complete HTTPS server with its redirect, passthrough and load balancer', async (t) => {
@@ -136,4 +137,15 @@ t.test('helper routes serve: complete HTTPS server with its redirect, passthroug
   t.equal(await exchange(passed, 'x', 3), 'P:x');
   passed.destroy();
   t.equal((await httpGet(httpPort, { host: 'lb.test', path: '/lb' })).body, 'web /lb http');
+});
+
+t.test('a helper refuses options it does not know, instead of dropping them', async (t) => {
+  t.throws(() => createHttpToHttpsRedirect(['app.test'], 8443 as never), {
+    code: 'ERR_INVALID_OPTION',
+    message: /createHttpToHttpsRedirect\(\) options" should be an object of options such as \{ port: 8443 \} or \{ httpsPort: 8443 \}/,
+  });
+  t.throws(() => createHttpToHttpsRedirect('app.test', { httpPort: 8443 } as never), { code: 'ERR_INVALID_OPTION', message: /options\.httpPort" is not a known option \(did you mean 'httpsPort'\?\)/ });
+  t.throws(() => createHttpsPassthroughRoute('a.test', { host: 'h', port: 1 }, { path: '/x' } as never), { code: 'ERR_INVALID_OPTION' }, 'passthrough has no path');
+  t.match(createHttpToHttpsRedirect('app.test', { httpsPort: 8443 }).action.redirect?.to, 'https://{domain}:8443{path}?{query}');
+  t.doesNotThrow(() => createCompleteHttpsServer('a.test', { host: 'h', port: 1 }, { httpPort: 8080, port: 8443, redirectStatus: 308, name: 'a' }));
 });

@@ -16,6 +16,7 @@ import { createHttp01Responder, challengePathPrefix } from '../ts/certificates/h
 import { challengeRouteName } from '../ts/smart-proxy.js';
 import { closed, rawConnect, serve, startHttpServer, startProxy, startRecorder, tlsConnect, trackSockets } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
+import { proxyInternals } from '../ts/internals.js';
 
 const ca = createCertificateAuthority('no open proxy CA');
 const cert = createSelfSignedCertificate({ domains: ['a.test', 'b.test'], issuer: ca });
@@ -165,7 +166,7 @@ t.test('the ACME challenge route answers only pending tokens of the exact path s
   const store = new MemoryChallengeStore();
   const token = 'Xc1_-9aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789a';
   await store.set(token, `${token}.thumbprint`);
-  await proxy.setInternalRoute({
+  await proxyInternals(proxy).setInternalRoute({
     config: { name: challengeRouteName, priority: Number.MAX_SAFE_INTEGER, match: { ports: port, path: `${challengePathPrefix}*` }, action: { type: 'static' } },
     requestHandler: createHttp01Responder(store),
   });
@@ -198,7 +199,7 @@ t.test('the ACME challenge route answers only pending tokens of the exact path s
 
   await store.delete(token);
   t.equal(statusOf(await ask(`${challengePathPrefix}${token}`)), 404, 'a token no longer pending → 404');
-  await proxy.removeInternalRoute(challengeRouteName);
+  await proxyInternals(proxy).removeInternalRoute(challengeRouteName);
   t.equal(statusOf(await ask(`${challengePathPrefix}${token}`)), 200, 'with the challenge route gone, the path is the site’s again');
   t.equal(backend.requests.length, 1);
 });

@@ -5,7 +5,8 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { routeSchema } from '../ts/routing/validate.js';
-import { defaultLimits, defaultTimeouts } from '../ts/options.js';
+import { defaultLimits, defaultTimeouts, limitNames } from '../ts/options.js';
+import { acmeOptions, smartProxyOptions } from '../ts/config/option-schema.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'readme.md'), 'utf8');
 
@@ -33,4 +34,23 @@ t.test('the readme opens with the two set-up commands', async (t) => {
   const head = readme.split('\n').slice(0, 15).join('\n');
   t.match(head, /npm install && npm start/);
   t.match(head, /npm install && npm test/);
+});
+
+t.test('every option in the option table has a row in the readme', async (t) => {
+  const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
+  for (const name of Object.keys(smartProxyOptions)) {
+    if (name === 'timeouts' || name === 'limits') continue; // one row per field, checked above
+    t.ok(rows.some((row) => row.startsWith(`| \`${name}\``)), `${name} has a row`);
+  }
+  for (const name of Object.keys(acmeOptions)) t.ok(rows.some((row) => row.startsWith(`| \`${name}\``)), `acme.${name} has a row`);
+});
+
+t.test('every limit name is in the readme, like the error codes', async (t) => {
+  for (const name of limitNames) t.ok(readme.includes(`| \`${name}\` |`), `${name} has a row`);
+});
+
+t.test('the environment variable and the ESM-only rule are documented', async (t) => {
+  t.match(readme, /SMARTPROXY_LOG_LEVEL/);
+  t.match(readme, /ESM only/);
+  t.match(readme, /await import\('smartproxy'\)/);
 });

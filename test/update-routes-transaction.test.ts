@@ -7,6 +7,7 @@ import { PortInUseError, ProxyStateError, SmartProxy, type IRouteConfig } from '
 import { httpGet, silentLogger, startEchoBackend, startHttpBackend } from './helpers/backends.js';
 import { getFreePort } from './helpers/free-port.js';
 import { holdPort, probeBind } from './helpers/port-probe.js';
+import { proxyInternals } from '../ts/internals.js';
 
 function web(name: string, port: number, backendPort: number, domain = `${name}.test`): IRouteConfig {
   return { name, match: { ports: port, domains: domain }, action: { type: 'forward', target: { host: '127.0.0.1', port: backendPort } } };
@@ -162,23 +163,24 @@ t.test('after stop(): updateRoutes() and start() reject with ProxyStateError', a
   t.equal(await probeBind(port), undefined);
 });
 
-t.test('a reference taken on the pool directly is never given back by a route update', async (t) => {
+t.test('a reference taken on the pool directly (inside the proxy) is never given back by a route update', async (t) => {
   const port = await getFreePort();
   const { proxy, events } = await newProxy([web('a', port, 9), web('b', port, 9)]);
   await proxy.start();
   t.teardown(() => proxy.stop());
-  t.equal(proxy.portManager.incrementPortRefCount(port), 3, 'someone else holds the port too');
+  const pool = proxyInternals(proxy).ports;
+  t.equal(pool.incrementPortRefCount(port), 3, 'someone else holds the port too');
 
   await proxy.updateRoutes([web('a', port, 9)]);
   t.equal(proxy.portManager.getPortRefCount(port), 2, 'the update gave back only the route it dropped');
-  await proxy.portManager.decrementPortRefCount(port);
+  await pool.decrementPortRefCount(port);
   t.ok(proxy.portManager.isPortBoundBySmartProxy(port), 'the remaining route still has its listener');
 
-  await proxy.portManager.addPort(port);
+  await pool.addPort(port);
   await proxy.updateRoutes([]);
   t.same(proxy.getListeningPorts(), [port], 'still held by the direct reference');
   t.notOk(events.includes(`released ${port}`));
-  await proxy.portManager.removePort(port);
+  await pool.removePort(port);
   t.same(proxy.getListeningPorts(), []);
   t.ok(events.includes(`released ${port}`));
 });
@@ -188,8 +190,8 @@ t.test('once the new table is live, a port that cannot be released does not fail
   const { proxy } = await newProxy([web('a', p1, 9), web('b', p2, 9)]);
   await proxy.start();
   t.teardown(() => proxy.stop());
-  // Someone gives back the route's reference behind the proxy's back (a bug in the caller).
-  await proxy.portManager.decrementPortRefCount(p1);
+  // The route's reference is given back behind the transaction's back (a bug inside the proxy).
+  await proxyInternals(proxy).ports.decrementPortRefCount(p1);
   await t.resolves(proxy.updateRoutes([]), 'the update is applied and says so');
   t.same(proxy.getRoutes(), []);
   t.same(proxy.getListeningPorts(), [], 'the other orphan is still released');

@@ -25,17 +25,25 @@ export class SmartProxyError extends Error {
 /** Another application already holds the port (EADDRINUSE on a port we do not own). */
 export class PortInUseError extends SmartProxyError {
   readonly port: number;
+  /** The address the bind was tried on; undefined for all interfaces. */
+  readonly host: string | undefined;
+  /** Names of the routes that wanted the port (empty when not known, e.g. a bind outside an update). */
+  readonly routes: readonly string[];
 
-  constructor(port: number, options?: { cause?: unknown; host?: string }) {
+  constructor(port: number, options?: { cause?: unknown; host?: string; routes?: readonly string[] }) {
     const where = options?.host ? `${options.host}:${port}` : `port ${port}`;
+    const routes = Object.freeze([...(options?.routes ?? [])]);
+    const named = routes.length > 0 ? ` (${routes.map((r) => `'${r}'`).join(', ')})` : '';
     super(
       'EADDRINUSE',
       `${where} is in use by another application, not by smartproxy: ` +
-        `stop that application or choose a different port for the routes that use ${port}`,
+        `stop that application or choose a different port for the routes that use ${port}${named}`,
       options,
     );
     this.name = 'PortInUseError';
     this.port = port;
+    this.host = options?.host;
+    this.routes = routes;
   }
 }
 
@@ -90,14 +98,52 @@ export class RouteValidationError extends SmartProxyError {
   }
 }
 
-/** An option given to `new SmartProxy()` is invalid. */
+/** One problem with one option; `option` is its dotted path (`acme.email`, `timeouts.headersMs`). */
+export interface OptionProblem {
+  option: string;
+  message: string;
+}
+
+/**
+ * Options given to `new SmartProxy()` or `updateOptions()` are invalid;
+ * `problems` lists every one (unknown names come with "did you mean").
+ */
 export class InvalidOptionError extends SmartProxyError {
-  constructor(option: string, expected: string, received: unknown) {
-    super(
-      'ERR_INVALID_OPTION',
-      `option "${option}" should be ${expected}, instead got ${describe(received)}`,
-    );
+  readonly problems: readonly OptionProblem[];
+
+  constructor(option: string, expected: string, received: unknown);
+  constructor(problems: readonly OptionProblem[]);
+  constructor(optionOrProblems: string | readonly OptionProblem[], expected?: string, received?: unknown) {
+    const problems =
+      typeof optionOrProblems === 'string'
+        ? [{ option: optionOrProblems, message: `should be ${expected}, instead got ${describe(received)}` }]
+        : optionOrProblems.slice();
+    const shown = problems.slice(0, 5).map((p) => `option "${p.option}" ${p.message}`);
+    const more = problems.length > shown.length ? `; and ${problems.length - shown.length} more` : '';
+    super('ERR_INVALID_OPTION', `${shown.join('; ')}${more}`);
     this.name = 'InvalidOptionError';
+    this.problems = Object.freeze(problems);
+  }
+}
+
+/** A config file (CLI) cannot be read or parsed, or what it holds is invalid; `problems` lists every one. */
+export class ConfigFileError extends SmartProxyError {
+  readonly path: string;
+  readonly problems: readonly RouteProblem[];
+
+  constructor(path: string, problems: readonly RouteProblem[]) {
+    super('ERR_CONFIG_FILE', `${path}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`);
+    this.name = 'ConfigFileError';
+    this.path = path;
+    this.problems = Object.freeze(problems.slice());
+  }
+}
+
+/** A certificate store entry exists but cannot be used (bad JSON, missing file); the certificate is obtained again. */
+export class CorruptStoreEntryError extends SmartProxyError {
+  constructor(what: string, reason: string) {
+    super('ERR_CORRUPT_STORE_ENTRY', `${what} is unreadable: ${reason}`);
+    this.name = 'CorruptStoreEntryError';
   }
 }
 
@@ -128,7 +174,12 @@ export const errorCodes = [
   'ERR_INVALID_OPTION',
   'ERR_PROXY_STATE',
   'ERR_CERTIFICATE',
+  'ERR_CONFIG_FILE',
+  'ERR_CORRUPT_STORE_ENTRY',
 ] as const;
+
+/** A stable error code. */
+export type ErrorCode = (typeof errorCodes)[number];
 
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {

@@ -1,7 +1,9 @@
 export { SmartProxy, type SmartProxyEvents } from './smart-proxy.js';
-export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions } from './options.js';
+export type { IPortManagerView, ICertificateManagerView, IRouteManagerView } from './public-views.js';
+export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions, ILiveOptions, LogLevel, LimitName } from './options.js';
+export { limitNames } from './options.js';
 export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics } from './metrics/metrics.js';
-export type { ICertificateStatus, CertProvisionFunction, CertificateSource } from './certificates/certificate-manager.js';
+export type { ICertificateStatus, CertProvisionFunction, CertificateSource, CertificateEvents } from './certificates/types.js';
 export type { ICertificateStore, IStoredCertificate } from './certificates/store.js';
 export { FileCertificateStore } from './certificates/file-store.js';
 export { MemoryCertificateStore } from './certificates/store.js';
@@ -34,13 +36,14 @@ export {
   InvalidOptionError,
   ProxyStateError,
   CertificateError,
+  ConfigFileError,
+  CorruptStoreEntryError,
   errorCodes,
+  type ErrorCode,
   type RouteProblem,
+  type OptionProblem,
 } from './errors.js';
-export { PortManager, type PortEvents } from './ports/port-manager.js';
-export { RouteManager } from './routing/route-manager.js';
-export { CertificateManager } from './certificates/certificate-manager.js';
-export { createCertificateAuthority, createSelfSignedCertificate, type PemKeyPair } from './certificates/self-signed.js';
+export { createCertificateAuthority, createSelfSignedCertificate, type PemKeyPair, type SelfSignedOptions } from './certificates/self-signed.js';
 export {
   createHttpRoute,
   createHttpsTerminateRoute,

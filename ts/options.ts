@@ -1,5 +1,11 @@
+/**
+ * The public option types and their defaults. This file imports types only,
+ * and only from files that hold no implementation the options depend on, so
+ * the option types never tie a user's type-check to the proxy's internals.
+ * Each option is checked by the table in config/option-schema.ts.
+ */
 import type { Logger } from 'pino';
-import type { CertProvisionFunction } from './certificates/certificate-manager.js';
+import type { CertProvisionFunction } from './certificates/types.js';
 import type { IChallengeStore } from './certificates/challenge-store.js';
 import type { ICertificateStore } from './certificates/store.js';
 import type { IRouteConfig } from './routing/types.js';
@@ -75,8 +81,17 @@ export interface ISmartProxyOptions {
    * ACME is used if configured.
    */
   certProvisionFunction?: CertProvisionFunction;
-  /** Default: a pino logger at 'info'. */
+  /**
+   * Where the proxy logs; every line carries `name: 'smartproxy'` (a child
+   * logger is made of yours). Default: pino at `logLevel`, pretty when stdout
+   * is a terminal (with pino-pretty installed) and JSON otherwise.
+   */
   logger?: Logger;
+  /**
+   * Level of the proxy's log lines. Default: the `SMARTPROXY_LOG_LEVEL`
+   * environment variable, else your logger's level, else 'info'.
+   */
+  logLevel?: LogLevel;
   /** Address every listener binds. Default: all interfaces. */
   host?: string;
   /** Peers (IPs/CIDRs) whose X-Forwarded-* headers are kept and extended; from anyone else they are replaced. Default: none. */
@@ -84,6 +99,47 @@ export interface ISmartProxyOptions {
   timeouts?: ITimeoutOptions;
   limits?: ILimitOptions;
 }
+
+/** pino's level names; 'silent' turns logging off. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/**
+ * The options a running proxy can change with `updateOptions()`. A group
+ * that is given replaces the whole group (fields left out return to their
+ * defaults); a group left out stays as it is.
+ */
+export interface ILiveOptions {
+  timeouts?: ITimeoutOptions;
+  limits?: ILimitOptions;
+  trustedProxies?: string[];
+  logLevel?: LogLevel;
+}
+
+/**
+ * Every name under which a refused or cut-off client is counted in
+ * `getMetrics().limitHits` and logged as `limit reached: <name>`.
+ */
+export type LimitName =
+  | 'maxConnections'
+  | 'maxConnectionsPerIp'
+  | 'connectionRatePerIp'
+  | 'maxHeaderBytes'
+  | 'route.maxConnections'
+  | 'timeouts.clientHelloMs'
+  | 'timeouts.headersMs'
+  | 'timeouts.websocketIdleMs';
+
+/** Every LimitName, for documentation checks. */
+export const limitNames: readonly LimitName[] = Object.freeze([
+  'maxConnections',
+  'maxConnectionsPerIp',
+  'connectionRatePerIp',
+  'maxHeaderBytes',
+  'route.maxConnections',
+  'timeouts.clientHelloMs',
+  'timeouts.headersMs',
+  'timeouts.websocketIdleMs',
+]);
 
 export const defaultTimeouts: Required<ITimeoutOptions> = Object.freeze({
   clientHelloMs: 10_000,

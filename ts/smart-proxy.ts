@@ -1,12 +1,17 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { CertificateManager, type CertificateEvents } from './certificates/certificate-manager.js';
+import { CertificateManager } from './certificates/certificate-manager.js';
 import { challengePathPrefix } from './certificates/http01-responder.js';
+import type { CertificateEvents } from './certificates/types.js';
+import { LiveSettings } from './config/live-settings.js';
+import { checkOptions, smartProxyOptions } from './config/option-schema.js';
+import { checkAgainst } from './config/schema.js';
 import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError } from './errors.js';
-import { defaultLogger } from './logger.js';
+import { registerInternals } from './internals.js';
+import { proxyLogger } from './logger.js';
 import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
 import { renderPrometheus } from './metrics/prometheus.js';
-import { defaultLimits, defaultTimeouts, type ISmartProxyOptions } from './options.js';
+import type { ILiveOptions, ISmartProxyOptions } from './options.js';
 import { ClientLimits } from './proxy/client-limits.js';
 import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
@@ -15,16 +20,26 @@ import { ConnectionTracker } from './proxy/connection-tracker.js';
 import type { ProxyContext } from './proxy/context.js';
 import { HttpFronts } from './proxy/http-front.js';
 import { UpstreamAgents } from './proxy/upstream-agents.js';
-import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
+import {
+  certificateManagerView,
+  portManagerView,
+  routeManagerView,
+  type ICertificateManagerView,
+  type IPortManagerView,
+  type IRouteManagerView,
+} from './public-views.js';
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
+import type { RouteTable } from './routing/route-table.js';
 import type { IRouteConfig } from './routing/types.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
 
+/** The events a SmartProxy emits, each with its single argument. */
 export interface SmartProxyEvents {
   'port-bound': [{ port: number }];
   'port-released': [{ port: number }];
+  /** After every applied update (and start()): `routes` is how many user routes are live, `ports` the sorted ports listened on. */
   'routes-updated': [{ routes: number; ports: number[] }];
   'certificate-issued': [CertificateEvents['certificate-issued']];
   'certificate-renewed': [CertificateEvents['certificate-renewed']];
@@ -43,15 +58,21 @@ export const challengeRouteName = 'smartproxy:acme-challenge';
  * used. A port that stays in use is never closed or re-bound.
  */
 export class SmartProxy extends EventEmitter<SmartProxyEvents> {
-  readonly portManager: PortManager;
-  readonly routeManager = new RouteManager();
-  readonly certificateManager: CertificateManager;
+  /** Which ports are bound and how many routes use each: queries only. */
+  readonly portManager: IPortManagerView;
+  /** The routes in force: queries only; change them with updateRoutes(). */
+  readonly routeManager: IRouteManagerView;
+  /** Certificate status, and obtaining one on demand. */
+  readonly certificateManager: ICertificateManagerView;
+  readonly #ports: PortManager;
+  readonly #routeManager = new RouteManager();
+  readonly #certificates: CertificateManager;
+  readonly #settings: LiveSettings;
   readonly #logger: Logger;
   readonly #queue = new SerialQueue();
   readonly #tracker = new ConnectionTracker();
   readonly #agents = new UpstreamAgents();
   readonly #http: HttpFronts;
-  readonly #drainMs: number;
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
   readonly #acmePorts: number[];
@@ -61,46 +82,53 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
 
   constructor(options: ISmartProxyOptions) {
     super();
-    checkOptions(options);
-    this.#logger = options.logger ?? defaultLogger();
-    this.#routes = this.routeManager.capture(options.routes);
-    const timeouts = { ...defaultTimeouts, ...options.timeouts };
-    const limits = { ...defaultLimits, ...options.limits };
+    const problems = checkOptions(options);
+    if (problems.length > 0) throw new InvalidOptionError(problems.map((p) => ({ option: p.path, message: p.message })));
+    this.#logger = proxyLogger(options.logger, options.logLevel);
+    this.#routes = this.#routeManager.capture(options.routes);
+    const settings = (this.#settings = new LiveSettings(options));
     this.#limitReporter = new LimitReporter(this.#logger);
-    this.#drainMs = timeouts.drainMs;
     this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
-    this.certificateManager = new CertificateManager({
+    this.#certificates = new CertificateManager({
       logger: this.#logger,
       acme: options.acme,
       certProvisionFunction: options.certProvisionFunction,
       challengeRoutes: {
         ensureChallengeRoute: (responder) => this.#ensureChallengeRoute(responder),
-        releaseChallengeRoute: () => this.removeInternalRoute(challengeRouteName),
+        releaseChallengeRoute: () => this.#removeInternalRoute(challengeRouteName),
       },
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
       emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
     });
-    const ctx: ProxyContext = {
-      routes: this.routeManager,
+    const ctx = dataPathContext(this.#routeManager, settings, {
       logger: this.#logger,
-      timeouts,
-      trustedProxies: options.trustedProxies ? compileIpMatcher(options.trustedProxies) : undefined,
-      certificates: this.certificateManager,
+      certificates: this.#certificates,
       tracker: this.#tracker,
       agents: this.#agents,
-      limits,
-      clientLimits: new ClientLimits(limits),
+      clientLimits: new ClientLimits(settings.clientLimits()),
       limitReporter: this.#limitReporter,
       metrics: this.#metrics,
       renderMetrics: () => renderPrometheus(this.getMetrics()),
-    };
+    });
     this.#http = new HttpFronts(ctx);
     const router = new ConnectionRouter(ctx, this.#http);
-    this.portManager = new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger });
-    this.portManager.on('port-bound', (event) => this.emit('port-bound', event));
-    this.portManager.on('port-released', (event) => {
+    this.#ports = new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger });
+    this.#ports.on('port-bound', (event) => this.emit('port-bound', event));
+    this.#ports.on('port-released', (event) => {
       this.#http.release(event.port);
       this.emit('port-released', event);
+    });
+    this.portManager = portManagerView(this.#ports);
+    this.certificateManager = certificateManagerView(this.#certificates);
+    this.routeManager = routeManagerView(() => this.getRoutes());
+    // Read-only at runtime too, not only to the type-checker: a view cannot be swapped for something else.
+    for (const view of ['portManager', 'certificateManager', 'routeManager']) Object.defineProperty(this, view, { writable: false, configurable: false });
+    registerInternals(this, {
+      ports: this.#ports,
+      routes: this.#routeManager,
+      certificates: this.#certificates,
+      setInternalRoute: (route) => this.#setInternalRoute(route),
+      removeInternalRoute: (name) => this.#removeInternalRoute(name),
     });
   }
 
@@ -126,42 +154,59 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    */
   updateRoutes(routes: IRouteConfig[]): Promise<void> {
     // Captured now: edits the caller makes after this call do not reach the table.
-    const captured = this.routeManager.capture(routes);
+    const captured = this.#routeManager.capture(routes);
     return this.#queue.run(async () => {
       if (this.#state === 'new') {
         // Validates as start() will (certificates included), so a bad route fails here, not at start().
-        const prepared = this.routeManager.prepare(captured);
-        const certificateProblems = this.certificateManager.checkRoutes(prepared.table);
+        const prepared = this.#routeManager.prepare(captured);
+        const certificateProblems = this.#certificates.checkRoutes(prepared.table);
         if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
         this.#routes = captured;
         return;
       }
       if (this.#state !== 'running') throw new ProxyStateError(`updateRoutes() called on a proxy that is ${this.#state}`);
-      await this.#apply(captured, this.routeManager.getInternalRoutes());
+      await this.#apply(captured, this.#routeManager.getInternalRoutes());
     });
   }
 
+  /**
+   * Changes the options a running proxy can apply live: `timeouts`,
+   * `limits`, `trustedProxies`, `logLevel`. Checked like the constructor's
+   * (throws InvalidOptionError, changing nothing). A group given replaces
+   * the whole group (fields left out return to their defaults); a group left
+   * out stays. Connections and requests that start afterwards use the new
+   * values; Node's handover HTTP server of a port already in use keeps the
+   * header and keep-alive timeouts it was created with.
+   */
+  updateOptions(options: ILiveOptions): void {
+    const live = Object.fromEntries(Object.entries(smartProxyOptions).filter(([key, spec]) => spec.live && key !== 'routes'));
+    const problems = checkAgainst(options, live);
+    if (problems.length > 0) throw new InvalidOptionError(problems.map((p) => ({ option: p.path, message: p.message })));
+    this.#settings.apply(options);
+    if (options.logLevel !== undefined) this.#logger.level = options.logLevel;
+  }
+
   /** Adds or replaces an internal route (the ACME challenge responder), through the same transaction. */
-  setInternalRoute(route: InternalRoute): Promise<void> {
+  #setInternalRoute(route: InternalRoute): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state !== 'running') throw new ProxyStateError(`cannot add route ${route.config.name}: the proxy is ${this.#state}`);
-      const others = this.routeManager.getInternalRoutes().filter((r) => r.config.name !== route.config.name);
+      const others = this.#routeManager.getInternalRoutes().filter((r) => r.config.name !== route.config.name);
       await this.#apply(this.#routes, [...others, route]);
     });
   }
 
   /** Removes an internal route by name; releases its port if nothing else uses it. */
-  removeInternalRoute(name: string): Promise<void> {
+  #removeInternalRoute(name: string): Promise<void> {
     return this.#queue.run(async () => {
       if (this.#state !== 'running') return;
-      const remaining = this.routeManager.getInternalRoutes().filter((r) => r.config.name !== name);
+      const remaining = this.#routeManager.getInternalRoutes().filter((r) => r.config.name !== name);
       await this.#apply(this.#routes, remaining);
     });
   }
 
-  /** The user routes currently applied. */
+  /** The user routes currently applied (frozen copies), or those waiting for start(). */
   getRoutes(): readonly IRouteConfig[] {
-    if (this.#state !== 'new') return this.routeManager.getRoutes();
+    if (this.#state !== 'new') return this.#routeManager.getRoutes();
     return Object.freeze(Array.from({ length: this.#routes.length }, (_, i) => this.#routes.config(i)));
   }
 
@@ -172,17 +217,17 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    */
   getMetrics(): IMetrics {
     const refCounts = new Map<number, number>();
-    for (const port of this.portManager.getListeningPorts()) refCounts.set(port, this.portManager.getPortRefCount(port));
+    for (const port of this.#ports.getListeningPorts()) refCounts.set(port, this.#ports.getPortRefCount(port));
     return this.#metrics.snapshot({
       refCounts,
-      certificates: this.certificateManager.listCertificates(),
+      certificates: this.#certificates.listCertificates(),
       limitHits: this.#limitReporter.totals(),
     });
   }
 
   /** Sorted ports with a listener. */
   getListeningPorts(): number[] {
-    return this.portManager.getListeningPorts();
+    return this.#ports.getListeningPorts();
   }
 
   /**
@@ -197,10 +242,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
         return;
       }
       this.#state = 'stopping';
-      this.certificateManager.stop();
+      this.#certificates.stop();
       this.#limitReporter.stop();
-      await this.portManager.closeAll();
-      await this.#tracker.drain(options.drainTimeoutMs ?? this.#drainMs, (socket) => this.#http.isIdleHttp(socket));
+      await this.#ports.closeAll();
+      await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();
       this.#state = 'stopped';
@@ -209,26 +254,26 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   }
 
   async #apply(userRoutes: CapturedRoutes, internalRoutes: readonly InternalRoute[]): Promise<void> {
-    const prepared = this.routeManager.prepare(userRoutes, internalRoutes);
-    const certificateProblems = this.certificateManager.checkRoutes(prepared.table);
+    const prepared = this.#routeManager.prepare(userRoutes, internalRoutes);
+    const certificateProblems = this.#certificates.checkRoutes(prepared.table);
     if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
     const { gained, lost } = this.#portDelta(prepared);
-    await this.#acquirePorts(gained);
-    this.routeManager.commit(prepared);
+    await this.#acquirePorts(gained, prepared.table);
+    const before = this.#routeManager.table;
+    this.#routeManager.commit(prepared);
     this.#routes = userRoutes;
     // The new table is live from here: a port that fails to let go is logged, not
     // reported as a failed update, and the other orphans are still released.
     for (const [port, refs] of lost) {
       try {
-        await this.portManager.removePort(port, refs);
+        await this.#ports.removePort(port, refs);
       } catch (error) {
         this.#logger.error({ port, refs, err: error }, 'releasing a port the new routes no longer use');
       }
     }
-    this.certificateManager.routesApplied(prepared.table);
-    const ports = prepared.table.portNumbers();
-    this.#logger.debug({ routes: prepared.table.routes.length, ports }, 'routes applied');
-    this.emit('routes-updated', { routes: prepared.userRoutes.length, ports });
+    this.#certificates.routesApplied(prepared.table);
+    logRoutesChanged(this.#logger, before, prepared);
+    this.emit('routes-updated', { routes: prepared.userRoutes.length, ports: prepared.table.portNumbers() });
   }
 
   /**
@@ -241,7 +286,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     let lastError: unknown;
     for (const port of this.#acmePorts) {
       try {
-        await this.setInternalRoute({
+        await this.#setInternalRoute({
           config: {
             name: challengeRouteName,
             priority: Number.MAX_SAFE_INTEGER,
@@ -266,10 +311,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    * How each port's reference count must move: by the number of routes using
    * it, old table vs new. Diffing the tables (not the pool's counts) means the
    * routes only ever give back references they took, so a reference someone
-   * else holds on the pool (portManager.addPort) is never released for them.
+   * else holds on the pool is never released for them.
    */
   #portDelta(prepared: PreparedRoutes): { gained: Map<number, number>; lost: Map<number, number> } {
-    const current = this.routeManager.table;
+    const current = this.#routeManager.table;
     const gained = new Map<number, number>();
     const lost = new Map<number, number>();
     for (const [port, portTable] of prepared.table.ports) {
@@ -283,40 +328,73 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     return { gained, lost };
   }
 
-  /** Takes the new references; on any failure gives back the ones taken and rethrows, so nothing is half-applied. */
-  async #acquirePorts(gained: Map<number, number>): Promise<void> {
+  /**
+   * Takes the new references; on any failure gives back the ones taken and
+   * rethrows, so nothing is half-applied. A PortInUseError is rethrown
+   * naming the routes that wanted the port.
+   */
+  async #acquirePorts(gained: Map<number, number>, table: RouteTable): Promise<void> {
     const entries = [...gained];
-    const results = await Promise.allSettled(entries.map(([port, refs]) => this.portManager.addPort(port, refs)));
+    const results = await Promise.allSettled(entries.map(([port, refs]) => this.#ports.addPort(port, refs)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure === undefined) return;
     const undo = entries.filter((_, i) => results[i]!.status === 'fulfilled');
     for (const [port, refs] of undo) {
       try {
-        await this.portManager.removePort(port, refs);
+        await this.#ports.removePort(port, refs);
       } catch (error) {
         this.#logger.error({ port, err: error }, 'restoring port references after a failed update');
       }
     }
-    throw failure.reason;
+    const reason: unknown = failure.reason;
+    if (reason instanceof PortInUseError) {
+      const routes = table.routes.filter((r) => r.ports.includes(reason.port)).map((r) => r.name);
+      throw new PortInUseError(reason.port, { cause: reason.cause, host: reason.host, routes });
+    }
+    throw reason;
   }
 }
 
-function checkOptions(options: ISmartProxyOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
-  if (!Array.isArray(options.routes)) throw new InvalidOptionError('routes', 'an array of routes', options.routes);
-  if (options.host !== undefined && typeof options.host !== 'string') throw new InvalidOptionError('host', 'a string', options.host);
-  for (const cidr of options.trustedProxies ?? []) {
-    if (ipPatternProblem(cidr) !== undefined) throw new InvalidOptionError('trustedProxies', 'a list of IPs or CIDRs', cidr);
-  }
-  for (const [name, value] of Object.entries(options.timeouts ?? {})) {
-    if (!(name in defaultTimeouts)) throw new InvalidOptionError(`timeouts.${name}`, `one of ${Object.keys(defaultTimeouts).join(', ')}`, name);
-    const zeroAllowed = name === 'maxLifetimeMs';
-    if (!Number.isFinite(value) || (value as number) < 0 || (value === 0 && !zeroAllowed)) {
-      throw new InvalidOptionError(`timeouts.${name}`, `a positive number of milliseconds${zeroAllowed ? ' (0: off)' : ''}`, value);
-    }
-  }
-  for (const [name, value] of Object.entries(options.limits ?? {})) {
-    if (!(name in defaultLimits)) throw new InvalidOptionError(`limits.${name}`, `one of ${Object.keys(defaultLimits).join(', ')}`, name);
-    if (typeof value !== 'number' || Number.isNaN(value) || value < 1) throw new InvalidOptionError(`limits.${name}`, 'a number of at least 1 (Infinity: no limit)', value);
-  }
+type LiveFields = 'routes' | 'timeouts' | 'limits' | 'trustedProxies';
+
+/**
+ * The data path's context. The route table and the live settings are
+ * getters, read on every connection and request, so an update or
+ * updateOptions() is one assignment and nothing holds a stale copy; the
+ * data path sees the table only, never the RouteManager that changes it.
+ */
+function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
+  return {
+    ...fixed,
+    routes: {
+      get table(): RouteTable {
+        return routes.table;
+      },
+    },
+    get timeouts() {
+      return settings.timeouts;
+    },
+    get limits() {
+      return settings.limits;
+    },
+    get trustedProxies() {
+      return settings.trustedProxies;
+    },
+  };
+}
+
+/**
+ * The one info line per applied update: how many routes, and which ports
+ * were gained and lost. Kept in one small function (route-graph logging
+ * at update time is being added next to it).
+ */
+function logRoutesChanged(logger: Logger, before: RouteTable, after: PreparedRoutes): void {
+  const ports = after.table.portNumbers();
+  const gained = ports.filter((port) => !before.ports.has(port));
+  const lost = before.portNumbers().filter((port) => !after.table.ports.has(port));
+  const change = [gained.length > 0 ? `+${gained.join(' +')}` : '', lost.length > 0 ? `-${lost.join(' -')}` : ''].filter(Boolean).join(' ');
+  logger.info(
+    { routes: after.userRoutes.length, internalRoutes: after.internalRoutes.length, ports, gained, lost },
+    `routes applied: ${after.userRoutes.length} route${after.userRoutes.length === 1 ? '' : 's'} on ${ports.length} port${ports.length === 1 ? '' : 's'}${change ? ` (ports ${change})` : ''}`,
+  );
 }

@@ -105,7 +105,7 @@ export function renderMarkdown({ settings, gen, pin, machine, results, missing, 
     w('## 7. Route table scale (smartproxy, in-process)');
     w();
     w('Routes are HTTP forwards on one port, one exact domain each. Lookups call ' +
-      '`proxy.routeManager.table.ports.get(port).http.match(domain, "/", ip)` on random existing domains. ' +
+      '`proxyInternals(proxy).routes.table.ports.get(port).http.match(domain, "/", ip)` on random existing domains. ' +
       '`updateRoutes ±1` alternates N → N+1 → N routes on the started proxy (each call adds or removes one route).');
     w();
     w('| Routes | Lookups/s | updateRoutes ±1 median | updateRoutes ±1 max | start() |');

@@ -14,27 +14,10 @@ import { createHttp01Responder } from './http01-responder.js';
 import { maxTimerMs, renewalTime, retryDelayMs } from './renewal-policy.js';
 import { SecureContextCache } from './secure-context-cache.js';
 import type { ICertificateStore, IStoredCertificate } from './store.js';
+import type { CertificateEvents, CertProvisionFunction, ICertificateStatus } from './types.js';
 
-export type CertificateSource = 'static' | 'acme' | 'custom';
-
-export interface ICertificateStatus {
-  domain: string;
-  status: 'valid' | 'pending' | 'expired' | 'error';
-  source: CertificateSource;
-  expiryDate?: Date;
-  issueDate?: Date;
-  error?: string;
-  nextRenewal?: Date;
-}
-
-/** Returns a certificate for the domain, or 'http01' to have it obtained through ACME. */
-export type CertProvisionFunction = (domain: string) => Promise<IStaticCertificate | 'http01'>;
-
-export interface CertificateEvents {
-  'certificate-issued': { domain: string; expiryDate: Date; source: CertificateSource };
-  'certificate-renewed': { domain: string; expiryDate: Date; source: CertificateSource };
-  'certificate-failed': { domain: string; error: Error; retryAt?: Date };
-}
+// Moved to ./types.ts so public option types import no implementation; re-exported for existing importers.
+export type { CertificateEvents, CertificateSource, CertProvisionFunction, ICertificateStatus } from './types.js';
 
 /** What the manager needs from the proxy to publish HTTP-01 answers through the route table. */
 export interface ChallengeRouteControl {

@@ -23,13 +23,8 @@ export interface ICertificateStore {
   saveAccountKey(directoryUrl: string, keyPem: string): Promise<void>;
 }
 
-/** A store entry that exists but cannot be used; the certificate is obtained again. */
-export class CorruptStoreEntryError extends Error {
-  constructor(what: string, reason: string) {
-    super(`${what} is unreadable: ${reason}`);
-    this.name = 'CorruptStoreEntryError';
-  }
-}
+// Moved to errors.ts (on the SmartProxyError base, with a code); re-exported for existing importers.
+export { CorruptStoreEntryError } from '../errors.js';
 
 /** Keeps everything in memory: nothing survives a restart. For tests and short-lived proxies. */
 export class MemoryCertificateStore implements ICertificateStore {

@@ -3,16 +3,22 @@
  * The `smartproxy` command:
  *   smartproxy --config proxy.json [--watch]   run the proxy from a config file
  *   smartproxy validate proxy.json             report every problem in a config file
- * SIGHUP (or a change to the file with --watch) re-applies the file through
- * updateRoutes(); an invalid file is reported and the running routes stay.
- * SIGTERM / SIGINT drain open requests and exit.
+ * `validate` and `--config` run the same checks (the option table, every
+ * route, certificates and port conflicts), so a file that validates starts.
+ * SIGHUP (or a change to the file with --watch) re-applies the file: routes,
+ * logLevel, timeouts, limits and trustedProxies live; options that need a
+ * restart (host, acme) are named in one warning. An invalid file is reported
+ * and the running configuration stays. SIGTERM / SIGINT drain and exit.
  */
-import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { restartOnlyChanges } from '../config/option-schema.js';
+import { SmartProxyError, RouteValidationError, InvalidOptionError } from '../errors.js';
+import { defaultLogger } from '../logger.js';
+import type { LogLevel } from '../options.js';
 import { SmartProxy } from '../smart-proxy.js';
-import { SmartProxyError, RouteValidationError } from '../errors.js';
-import { ConfigFileError, formatProblems, loadConfigFile } from './config-file.js';
+import { ConfigFileError, formatProblems, loadConfigFile, type ConfigFile } from './config-file.js';
+import { watchFile } from './watch-file.js';
 
 const usage = `usage:
   smartproxy --config <file.json|file.yaml> [--watch]
@@ -20,7 +26,9 @@ const usage = `usage:
 options:
   -c, --config   the config file to run
   -w, --watch    re-apply the file when it changes (SIGHUP always does)
-  -h, --help     this text`;
+  -h, --help     this text
+environment:
+  SMARTPROXY_LOG_LEVEL   log level when the file sets no logLevel (default: info)`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -40,34 +48,45 @@ async function main(argv: string[]): Promise<number> {
   return run(values.config, values.watch === true);
 }
 
+/**
+ * Loads the file and builds the proxy without binding anything: the option
+ * table, every route, then what only a proxy can check (certificates load,
+ * 'auto' has a way to obtain one, routes sharing a port agree).
+ */
+async function prepare(path: string, logger: Logger, level?: LogLevel): Promise<{ config: ConfigFile; proxy: SmartProxy }> {
+  const config = await loadConfigFile(path);
+  const proxy = new SmartProxy({ ...config, logger, logLevel: level ?? levelOf(config) });
+  // Before start(), updateRoutes() validates exactly as start() will, and binds nothing.
+  await proxy.updateRoutes(config.routes);
+  return { config, proxy };
+}
+
 async function validate(path: string | undefined): Promise<number> {
   if (path === undefined) {
     process.stderr.write(`${usage}\n`);
     return 2;
   }
   try {
-    const config = await loadConfigFile(path);
+    const { config } = await prepare(path, defaultLogger('silent'), 'silent');
     process.stdout.write(`${path}: ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, valid\n`);
     return 0;
   } catch (error) {
-    if (!(error instanceof ConfigFileError)) throw error;
-    process.stderr.write(`${error.message}\n${formatProblems(error.problems)}\n`);
+    process.stderr.write(`${describe(error)}\n`);
     return 1;
   }
 }
 
-async function run(path: string, watchFile: boolean): Promise<number> {
-  let config;
+async function run(path: string, watching: boolean): Promise<number> {
+  const logger = defaultLogger(process.env.SMARTPROXY_LOG_LEVEL || 'info');
+  let prepared;
   try {
-    config = await loadConfigFile(path);
+    prepared = await prepare(path, logger);
   } catch (error) {
-    if (!(error instanceof ConfigFileError)) throw error;
-    process.stderr.write(`${error.message}\n${formatProblems(error.problems)}\n`);
+    process.stderr.write(`${describe(error)}\n`);
     return 1;
   }
-  const logger = createLogger(config.logLevel);
-  const { logLevel: _ignored, ...options } = config;
-  const proxy = new SmartProxy({ ...options, logger });
+  const { proxy } = prepared;
+  logger.level = levelOf(prepared.config);
   try {
     await proxy.start();
   } catch (error) {
@@ -76,21 +95,14 @@ async function run(path: string, watchFile: boolean): Promise<number> {
   }
   logger.info({ config: path, ports: proxy.getListeningPorts() }, 'smartproxy running');
 
-  const reload = reloader(path, proxy, logger);
+  const reload = reloader(path, proxy, logger, prepared.config);
   process.on('SIGHUP', () => void reload('SIGHUP'));
-  let debounce: NodeJS.Timeout | undefined;
-  const watcher = watchFile
-    ? watch(path, () => {
-        clearTimeout(debounce);
-        debounce = setTimeout(() => void reload('file changed'), 100);
-      })
-    : undefined;
+  const watcher = watching ? watchFile(path, () => void reload('file changed')) : undefined;
 
   return new Promise((resolve) => {
     const shutdown = (signal: string) => {
       logger.info({ signal }, 'draining and stopping');
       watcher?.close();
-      clearTimeout(debounce);
       proxy.stop().then(
         () => resolve(0),
         (error: unknown) => {
@@ -104,30 +116,47 @@ async function run(path: string, watchFile: boolean): Promise<number> {
   });
 }
 
-/** Re-reads the file and applies its routes; a bad file or a failed update leaves the running routes in place. */
-function reloader(path: string, proxy: SmartProxy, logger: Logger) {
-  return async (reason: string): Promise<void> => {
+/**
+ * Re-reads the file and applies what a running proxy can: routes (one
+ * updateRoutes() transaction), then logLevel, timeouts, limits and
+ * trustedProxies. Options that need a restart are named in one warning and
+ * keep their running values. A bad file or a failed update changes nothing.
+ * Reloads run one at a time, so a burst of saves cannot interleave.
+ */
+function reloader(path: string, proxy: SmartProxy, logger: Logger, initial: ConfigFile) {
+  let running = initial;
+  let queue = Promise.resolve();
+  const reloadOnce = async (reason: string): Promise<void> => {
     try {
       const config = await loadConfigFile(path);
       await proxy.updateRoutes(config.routes);
+      const level = levelOf(config);
+      proxy.updateOptions({ timeouts: config.timeouts ?? {}, limits: config.limits ?? {}, trustedProxies: config.trustedProxies ?? [], logLevel: level });
+      logger.level = level;
+      const needRestart = restartOnlyChanges(running as Record<string, unknown>, config as Record<string, unknown>);
+      // What runs now: the new file, except the options only a restart applies.
+      running = { ...config, host: running.host, acme: running.acme };
       logger.info({ reason, routes: config.routes.length, ports: proxy.getListeningPorts() }, 'config re-applied');
+      if (needRestart.length > 0) {
+        logger.warn({ reason, needRestart }, `changed options that need a restart, still running with the old values: ${needRestart.join(', ')}`);
+      }
     } catch (error) {
-      const detail = error instanceof ConfigFileError ? `\n${formatProblems(error.problems)}` : '';
-      logger.error({ reason, err: error instanceof ConfigFileError ? undefined : error }, `config not applied, running routes kept: ${describe(error)}${detail}`);
+      logger.error({ reason, err: error instanceof ConfigFileError ? undefined : error }, `config not applied, running configuration kept: ${describe(error)}`);
     }
   };
+  return (reason: string): Promise<void> => (queue = queue.then(() => reloadOnce(reason)));
+}
+
+function levelOf(config: ConfigFile): LogLevel {
+  return config.logLevel ?? ((process.env.SMARTPROXY_LOG_LEVEL || 'info') as LogLevel);
 }
 
 function describe(error: unknown): string {
+  if (error instanceof ConfigFileError) return `${error.message}\n${formatProblems(error.problems)}`;
   if (error instanceof RouteValidationError) return `${error.message}\n${formatProblems(error.errors)}`;
+  if (error instanceof InvalidOptionError) return `${error.message}\n${error.problems.map((p) => `  config ${p.option}: ${p.message}`).join('\n')}`;
   if (SmartProxyError.isSmartProxyError(error) || error instanceof Error) return error.message;
   return String(error);
-}
-
-/** pino JSON, or pino-pretty when a person is watching the terminal. */
-function createLogger(level = 'info'): Logger {
-  if (process.stdout.isTTY) return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  return pino({ level });
 }
 
 main(process.argv.slice(2)).then(

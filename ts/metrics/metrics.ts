@@ -1,3 +1,5 @@
+import type { LimitName } from '../options.js';
+
 /** Traffic counters of one route or one port. Counters only grow; `active` goes up and down. */
 export interface ITrafficCounters {
   activeConnections: number;
@@ -23,8 +25,8 @@ export interface IMetrics extends ITrafficCounters {
   routes: Record<string, ITrafficCounters>;
   ports: Record<string, IPortMetrics>;
   certificates: ICertificateMetrics[];
-  /** Clients turned away, by limit. */
-  limitHits: Record<string, number>;
+  /** Clients turned away or cut off, by limit (see LimitName); a limit never hit is absent. */
+  limitHits: Partial<Record<LimitName, number>>;
   uptimeSeconds: number;
 }
 
@@ -97,7 +99,7 @@ export class MetricsCollector {
     this.total.requests++;
   }
 
-  snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Record<string, number> }): IMetrics {
+  snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Partial<Record<LimitName, number>> }): IMetrics {
     const routes: Record<string, ITrafficCounters> = {};
     for (const [name, c] of this.#routes) routes[name] = { ...c };
     const ports: Record<string, IPortMetrics> = {};

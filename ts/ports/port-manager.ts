@@ -102,7 +102,9 @@ export class PortManager extends EventEmitter<PortEvents> {
         // After listening, errors are accept() failures (EMFILE, …): log, keep serving.
         server.on('error', (error) => logger.error({ port, err: error }, 'listener error'));
         server.on('connection', (socket) => onConnection(socket, port));
-        logger.info({ port }, 'port bound');
+        const bound = server.address();
+        const address = typeof bound === 'object' && bound !== null ? bound.address : (host ?? '::');
+        logger.info({ port, address }, `port bound: ${address.includes(':') ? `[${address}]` : address}:${port}`);
         this.emit('port-bound', { port });
         resolve(server);
       });

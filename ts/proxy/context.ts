@@ -7,7 +7,7 @@ import type { ClientLimits } from './client-limits.js';
 import type { LimitReporter } from './limit-reporter.js';
 import type { IpMatcher } from '../routing/ip-matcher.js';
 import type { Route } from '../routing/route.js';
-import type { RouteManager } from '../routing/route-manager.js';
+import type { RouteTable } from '../routing/route-table.js';
 import type { ConnectionTracker } from './connection-tracker.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 
@@ -19,16 +19,25 @@ export interface SecureContextSource {
   answerTlsAlpnChallenge?(serverName: string): SecureContext | undefined;
 }
 
-/** What every part of the data path shares, built once by SmartProxy. */
+/** The data path's view of the routes: the live table, read on every connection and request; it can change nothing. */
+export interface RouteSnapshot {
+  readonly table: RouteTable;
+}
+
+/**
+ * What every part of the data path shares, built once by SmartProxy.
+ * `routes.table`, `timeouts`, `limits` and `trustedProxies` are read live
+ * (getters): read them where they are used, never keep a copy.
+ */
 export interface ProxyContext {
-  readonly routes: RouteManager;
+  readonly routes: RouteSnapshot;
   readonly logger: Logger;
-  readonly timeouts: Required<ITimeoutOptions>;
+  readonly timeouts: Readonly<Required<ITimeoutOptions>>;
   readonly trustedProxies: IpMatcher | undefined;
   readonly certificates: SecureContextSource;
   readonly tracker: ConnectionTracker;
   readonly agents: UpstreamAgents;
-  readonly limits: Required<ILimitOptions>;
+  readonly limits: Readonly<Required<ILimitOptions>>;
   readonly clientLimits: ClientLimits;
   readonly limitReporter: LimitReporter;
   readonly metrics: MetricsCollector;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { LimitName } from '../options.js';
 
 /**
  * Counts every time a limit turns a client away and logs it once per burst:
@@ -9,15 +10,15 @@ import type { Logger } from 'pino';
 export class LimitReporter {
   readonly #logger: Logger;
   readonly #windowMs: number;
-  readonly #totals = new Map<string, number>();
-  readonly #bursts = new Map<string, { count: number; timer: NodeJS.Timeout }>();
+  readonly #totals = new Map<LimitName, number>();
+  readonly #bursts = new Map<LimitName, { count: number; timer: NodeJS.Timeout }>();
 
   constructor(logger: Logger, windowMs = 10_000) {
     this.#logger = logger;
     this.#windowMs = windowMs;
   }
 
-  hit(limit: string, detail: Record<string, unknown>): void {
+  hit(limit: LimitName, detail: Record<string, unknown>): void {
     this.#totals.set(limit, (this.#totals.get(limit) ?? 0) + 1);
     const burst = this.#bursts.get(limit);
     if (burst !== undefined) {
@@ -37,7 +38,7 @@ export class LimitReporter {
   }
 
   /** Hits per limit since start. */
-  totals(): Record<string, number> {
+  totals(): Partial<Record<LimitName, number>> {
     return Object.fromEntries(this.#totals);
   }
 

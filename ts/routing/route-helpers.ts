@@ -7,13 +7,17 @@ import type {
   PortSpec,
   RedirectStatus,
 } from './types.js';
+import { InvalidOptionError, type OptionProblem } from '../errors.js';
+import { closest } from '../util/did-you-mean.js';
 
 /**
  * Builders for the routes most proxies start with, in the SmartProxy
- * tradition. They only assemble plain IRouteConfig objects: nothing is
- * validated here (updateRoutes() does that, once, for every route), so a
- * helper's output can be edited, serialised or sent to another process like
- * any hand-written route.
+ * tradition. They only assemble plain IRouteConfig objects: the routes are
+ * validated by updateRoutes(), once, for every route, so a helper's output
+ * can be edited, serialised or sent to another process like any
+ * hand-written route. Only each helper's own options argument is checked
+ * here (InvalidOptionError), since a mistake there, such as a bare port
+ * number, would otherwise be dropped without a trace.
  */
 
 /** What every helper accepts besides its own settings. */
@@ -77,6 +81,7 @@ export interface ILoadBalancerRouteOptions extends IRouteHelperOptions {
  * request by Host (and `path` when given). Default port: 80.
  */
 export function createHttpRoute(domains: string | string[], target: IRouteTarget, options: IHttpRouteOptions = {}): IRouteConfig {
+  checkHelperOptions('createHttpRoute', options, [...baseKeys, 'port']);
   return build(`http:${label(domains)}`, options, options.port ?? 80, domains, {
     type: 'forward',
     target: copyTarget(target),
@@ -93,6 +98,7 @@ export function createHttpsTerminateRoute(
   target: IRouteTarget,
   options: IHttpsTerminateRouteOptions = {},
 ): IRouteConfig {
+  checkHelperOptions('createHttpsTerminateRoute', options, [...baseKeys, 'certificate', 'reencrypt', 'port']);
   const mode = options.reencrypt === true ? 'terminate-and-reencrypt' : 'terminate';
   return build(`https-${mode}:${label(domains)}`, options, options.port ?? 443, domains, {
     type: 'forward',
@@ -111,6 +117,7 @@ export function createHttpsPassthroughRoute(
   target: IRouteTarget,
   options: IHttpsPassthroughRouteOptions = {},
 ): IRouteConfig {
+  checkHelperOptions('createHttpsPassthroughRoute', options, ['name', 'priority', 'clientIp', 'security', 'port']);
   return build(`https-passthrough:${label(domains)}`, options, options.port ?? 443, domains, {
     type: 'forward',
     target: copyTarget(target),
@@ -124,6 +131,7 @@ export function createHttpsPassthroughRoute(
  * httpsPort 443 (left out of the Location), status 301.
  */
 export function createHttpToHttpsRedirect(domains: string | string[], options: IHttpToHttpsRedirectOptions = {}): IRouteConfig {
+  checkHelperOptions('createHttpToHttpsRedirect', options, [...baseKeys, 'port', 'httpsPort', 'status']);
   const httpsPort = options.httpsPort ?? 443;
   const authority = httpsPort === 443 ? '{domain}' : `{domain}:${httpsPort}`;
   return build(`http-to-https:${label(domains)}`, options, options.port ?? 80, domains, {
@@ -144,6 +152,7 @@ export function createCompleteHttpsServer(
   target: IRouteTarget,
   options: ICompleteHttpsServerOptions = {},
 ): [IRouteConfig, IRouteConfig] {
+  checkHelperOptions('createCompleteHttpsServer', options, [...baseKeys, 'certificate', 'reencrypt', 'port', 'httpPort', 'redirectStatus']);
   const { httpPort, redirectStatus, ...httpsOptions } = options;
   const https = createHttpsTerminateRoute(domains, target, httpsOptions);
   const httpsPort = firstPort(options.port ?? 443);
@@ -171,6 +180,7 @@ export function createLoadBalancerRoute(
   port: number | 'preserve',
   options: ILoadBalancerRouteOptions = {},
 ): IRouteConfig {
+  checkHelperOptions('createLoadBalancerRoute', options, [...baseKeys, 'port', 'tls']);
   const tls = options.tls;
   return build(`load-balancer:${label(domains)}`, options, options.port ?? (tls === undefined ? 80 : 443), domains, {
     type: 'forward',
@@ -232,4 +242,22 @@ function firstPort(ports: PortSpec): number {
 
 function label(domains: string | string[]): string {
   return typeof domains === 'string' ? domains : domains.join(',');
+}
+
+const baseKeys = ['name', 'priority', 'path', 'clientIp', 'security'];
+
+/** Throws InvalidOptionError unless `options` is an object of the helper's known options. */
+function checkHelperOptions(helper: string, options: unknown, known: readonly string[]): void {
+  const where = `${helper}() options`;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const example = typeof options === 'number' ? ` such as { port: ${options} } or { httpsPort: ${options} }` : '';
+    throw new InvalidOptionError([{ option: where, message: `should be an object of options${example} (known: ${known.join(', ')}), instead got ${typeof options === 'string' ? `'${options}'` : String(options)}` }]);
+  }
+  const problems: OptionProblem[] = [];
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = closest(key, known);
+    problems.push({ option: `${where}.${key}`, message: `is not a known option${near ? ` (did you mean '${near}'?)` : ''}` });
+  }
+  if (problems.length > 0) throw new InvalidOptionError(problems);
 }

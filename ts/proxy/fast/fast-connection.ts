@@ -7,7 +7,7 @@ import { failureStatus, isRetryable, isStaleConnectionError, type UpstreamFailur
 import { pickTarget } from '../route-target.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
-import type { FastFront } from './fast-front.js';
+import type { UpstreamPool } from './upstream-pool.js';
 import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
 import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket } from './upstream-socket.js';
@@ -35,6 +35,16 @@ const enum ResBody {
 }
 
 /**
+ * What a connection needs from the FastFront that owns it. Declared here,
+ * not imported, so fast-front.ts and this file do not import each other.
+ */
+export interface ConnectionOwner {
+  readonly pool: UpstreamPool;
+  forget(connection: FastConnection): void;
+  handOver(port: number, socket: Socket): void;
+}
+
+/**
  * One plain-HTTP client connection on the fast path: reads request heads,
  * routes each one as http-handler.ts does, and forwards ordinary requests
  * over a pooled raw upstream socket with both bodies' framing tracked.
@@ -43,7 +53,7 @@ const enum ResBody {
  * requests wait in the buffer.
  */
 export class FastConnection implements UpstreamOwner {
-  readonly #front: FastFront;
+  readonly #front: ConnectionOwner;
   readonly #ctx: ProxyContext;
   readonly #socket: Socket;
   readonly #port: number;
@@ -79,7 +89,7 @@ export class FastConnection implements UpstreamOwner {
   #resStarted = false;
   #closeAfter = false;
 
-  constructor(front: FastFront, ctx: ProxyContext, socket: Socket, port: number, peeked: Buffer | undefined) {
+  constructor(front: ConnectionOwner, ctx: ProxyContext, socket: Socket, port: number, peeked: Buffer | undefined) {
     this.#front = front;
     this.#ctx = ctx;
     this.#socket = socket;

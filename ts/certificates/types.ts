@@ -1,0 +1,29 @@
+/**
+ * The public certificate types, apart from the code that implements them, so
+ * the option and view types can name them without importing implementation.
+ */
+import type { IStaticCertificate } from '../routing/types.js';
+
+/** Where a served certificate came from. */
+export type CertificateSource = 'static' | 'acme' | 'custom';
+
+/** What `getCertificateStatus()` reports for a domain. */
+export interface ICertificateStatus {
+  domain: string;
+  status: 'valid' | 'pending' | 'expired' | 'error';
+  source: CertificateSource;
+  expiryDate?: Date;
+  issueDate?: Date;
+  error?: string;
+  nextRenewal?: Date;
+}
+
+/** Returns a certificate for the domain, or 'http01' to have it obtained through ACME. */
+export type CertProvisionFunction = (domain: string) => Promise<IStaticCertificate | 'http01'>;
+
+/** The certificate events' payloads, each the single argument of the SmartProxy event of that name. */
+export interface CertificateEvents {
+  'certificate-issued': { domain: string; expiryDate: Date; source: CertificateSource };
+  'certificate-renewed': { domain: string; expiryDate: Date; source: CertificateSource };
+  'certificate-failed': { domain: string; error: Error; retryAt?: Date };
+}
