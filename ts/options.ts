@@ -124,6 +124,7 @@ export type LimitName =
   | 'maxConnectionsPerIp'
   | 'connectionRatePerIp'
   | 'maxHeaderBytes'
+  | 'maxHeaderCount'
   | 'route.maxConnections'
   | 'timeouts.clientHelloMs'
   | 'timeouts.headersMs'
@@ -135,6 +136,7 @@ export const limitNames: readonly LimitName[] = Object.freeze([
   'maxConnectionsPerIp',
   'connectionRatePerIp',
   'maxHeaderBytes',
+  'maxHeaderCount',
   'route.maxConnections',
   'timeouts.clientHelloMs',
   'timeouts.headersMs',

@@ -44,6 +44,7 @@ export const limitOptions: OptionGroup = {
   maxConnectionsPerIp: field('a number of at least 1 (Infinity: no limit)', isCount),
   connectionRatePerIp: field('a number of at least 1 (Infinity: no limit)', isCount),
   maxHeaderBytes: field('a number of bytes, at least 1', isCount),
+  maxHeaderCount: field('a number of header fields, at least 1', isCount),
 };
 
 /** ACME (all need a restart: the account and its orders are set up at construction). */
