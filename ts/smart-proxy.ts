@@ -18,6 +18,9 @@ import { UpstreamAgents } from './proxy/upstream-agents.js';
 import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
+import { closestWord } from './routing/validate.js';
+import { tlsOptionProblems } from './proxy/tls/policy.js';
+import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
 import type { IRouteConfig } from './routing/types.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
@@ -73,6 +76,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       logger: this.#logger,
       acme: options.acme,
       certProvisionFunction: options.certProvisionFunction,
+      tls: options.tls,
       challengeRoutes: {
         ensureChallengeRoute: (responder) => this.#ensureChallengeRoute(responder),
         releaseChallengeRoute: () => this.removeInternalRoute(challengeRouteName),
@@ -226,6 +230,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       }
     }
     this.certificateManager.routesApplied(prepared.table);
+    warnUnverifiedUpstreams(prepared.table.routes, this.#logger);
     const ports = prepared.table.portNumbers();
     this.#logger.debug({ routes: prepared.table.routes.length, ports }, 'routes applied');
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports });
@@ -318,5 +323,9 @@ function checkOptions(options: ISmartProxyOptions): void {
   for (const [name, value] of Object.entries(options.limits ?? {})) {
     if (!(name in defaultLimits)) throw new InvalidOptionError(`limits.${name}`, `one of ${Object.keys(defaultLimits).join(', ')}`, name);
     if (typeof value !== 'number' || Number.isNaN(value) || value < 1) throw new InvalidOptionError(`limits.${name}`, 'a number of at least 1 (Infinity: no limit)', value);
+  }
+  if (options.tls !== undefined) {
+    const [problem] = tlsOptionProblems(options.tls, closestWord);
+    if (problem !== undefined) throw new InvalidOptionError(problem.path, problem.expected, problem.received);
   }
 }

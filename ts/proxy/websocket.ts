@@ -20,7 +20,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
   const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
   const headers = addForwardedHeaders(endToEndHeaders(req.rawHeaders), facts, ctx.trustedProxies);
   headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
-  const options = upstreamRequestOptions(target, req, headers, facts.host, reencrypt, false);
+  const options = upstreamRequestOptions(target, req, headers, facts.host, reencrypt ? route : undefined, false);
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
   const timer = setTimeout(() => upstream.destroy(new Error('upstream timed out')), routeTimeout(ctx, route, 'upstreamResponseMs'));
   const abandon = () => upstream.destroy();

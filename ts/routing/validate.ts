@@ -2,6 +2,8 @@ import type { RouteProblem } from '../errors.js';
 import { domainPatternProblem } from './domain-matcher.js';
 import { ipPatternProblem } from './ip-matcher.js';
 import { pathPatternProblem } from './path-matcher.js';
+import { isIP } from 'node:net';
+import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 
 /**
  * Checks a whole route list and returns every problem found, so a user fixes
@@ -42,10 +44,12 @@ const matchKeys = ['ports', 'domains', 'path', 'clientIp'];
 const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandler'];
 const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler', 'metrics'];
 const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
+const tlsKeys = ['mode', 'certificate', 'minVersion', 'ciphers', 'upstream'];
+const upstreamTlsKeys = ['ca', 'servername', 'verify'];
 const redirectStatuses = [301, 302, 307, 308];
 
 /** Every field and value validation knows, for documentation checks. */
-export const routeSchema = Object.freeze({ routeKeys, routeTimeoutKeys, matchKeys, actionKeys, actionTypes, tlsModes, redirectStatuses });
+export const routeSchema = Object.freeze({ routeKeys, routeTimeoutKeys, matchKeys, actionKeys, actionTypes, tlsModes, tlsKeys, upstreamTlsKeys, redirectStatuses });
 const controlChars = /[\u0000-\u001f\u007f]/;
 
 function validateRoute(route: unknown, report: Report): void {
@@ -118,7 +122,7 @@ function validateAction(action: Obj, match: Obj, report: Report): void {
   unknownKeys(action, actionKeys, 'action.', report);
   const type = action.type;
   if (typeof type !== 'string' || !actionTypes.includes(type)) {
-    const near = typeof type === 'string' ? closest(type, actionTypes) : undefined;
+    const near = typeof type === 'string' ? closestWord(type, actionTypes) : undefined;
     report('action.type', `should be one of ${actionTypes.join(', ')}, instead got ${show(type)}${near ? ` (did you mean '${near}'?)` : ''}`);
     return;
   }
@@ -151,7 +155,7 @@ function validateTls(tls: unknown, type: string, report: Report): string | undef
     report('action.tls', 'should be { mode, certificate? }');
     return undefined;
   }
-  unknownKeys(tls, ['mode', 'certificate'], 'action.tls.', report);
+  unknownKeys(tls, tlsKeys, 'action.tls.', report);
   const mode = tls.mode;
   if (typeof mode !== 'string' || !tlsModes.includes(mode)) {
     report('action.tls.mode', `should be one of ${tlsModes.join(', ')}, instead got ${show(mode)}`);
@@ -172,7 +176,43 @@ function validateTls(tls: unknown, type: string, report: Report): string | undef
       if (cert.ca !== undefined && typeof cert.ca !== 'string') report('action.tls.certificate.ca', 'should be a PEM string');
     }
   }
+  validateTlsPolicy(tls, mode, report);
   return mode;
+}
+
+/** The per-route TLS policy (minVersion, ciphers) and the re-encrypt upstream's verification. */
+function validateTlsPolicy(tls: Obj, mode: string, report: Report): void {
+  for (const key of ['minVersion', 'ciphers'] as const) {
+    const value = tls[key];
+    if (value === undefined) continue;
+    if (mode === 'passthrough') {
+      report(`action.tls.${key}`, 'is not used with passthrough: the upstream negotiates TLS with the client');
+      continue;
+    }
+    const expected = key === 'minVersion' ? minVersionProblem(value) : ciphersProblem(value);
+    if (expected !== undefined) report(`action.tls.${key}`, `should be ${expected}, instead got ${show(value)}`);
+  }
+  const upstream = tls.upstream;
+  if (upstream === undefined) return;
+  if (mode !== 'terminate-and-reencrypt') return report('action.tls.upstream', `is only used by terminate-and-reencrypt, not ${mode}`);
+  if (!isObject(upstream)) return report('action.tls.upstream', 'should be { ca?, servername?, verify? }');
+  unknownKeys(upstream, upstreamTlsKeys, 'action.tls.upstream.', report);
+  if (upstream.verify !== undefined && typeof upstream.verify !== 'boolean') {
+    report('action.tls.upstream.verify', `should be true or false, instead got ${show(upstream.verify)}`);
+  }
+  const ca = upstream.ca;
+  if (ca !== undefined) {
+    const list = Array.isArray(ca) ? ca : [ca];
+    if (list.length === 0 || list.some((pem) => typeof pem !== 'string' || !pem.includes('CERTIFICATE'))) {
+      report('action.tls.upstream.ca', 'should be a PEM CA certificate or a non-empty list of them');
+    } else if (upstream.verify === false) {
+      report('action.tls.upstream.ca', 'is never used with verify: false; drop one of them');
+    }
+  }
+  const name = upstream.servername;
+  if (name !== undefined && (typeof name !== 'string' || isIP(name) !== 0 || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(name) || name.length > 253)) {
+    report('action.tls.upstream.servername', `should be a DNS host name (SNI cannot carry an IP address), instead got ${show(name)}`);
+  }
 }
 
 function validateTarget(target: unknown, report: Report): void {
@@ -244,13 +284,13 @@ function validateIpList(list: unknown, path: string, report: Report): void {
 function unknownKeys(object: Obj, known: string[], prefix: string, report: Report): void {
   for (const key of Object.keys(object)) {
     if (known.includes(key)) continue;
-    const near = closest(key, known);
+    const near = closestWord(key, known);
     report(`${prefix}${key}`, `is not a known field${near ? ` (did you mean '${near}'?)` : ''}`);
   }
 }
 
 /** The known word a typo most likely meant: a prefix either way, or the nearest within two edits, ignoring case. */
-function closest(word: string, known: readonly string[]): string | undefined {
+export function closestWord(word: string, known: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
   const limit = lower.length <= 3 ? 1 : 2;
   let best: string | undefined;
