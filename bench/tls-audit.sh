@@ -43,7 +43,7 @@ echo "## protocols"
 grep -E '^ (SSLv2|SSLv3|TLS 1(\.[0-3])?|TLS 1\.3) ' "$log" || true
 echo
 echo "## cipher categories"
-grep -E '^ (NULL|Anonymous|Export|LOW|Triple|Obsoleted|Strong)' "$log" || true
+grep -E '^ (NULL|Anonymous|Export|LOW|Triple|Obsolete|Strong)' "$log" || true
 echo
 echo "## vulnerabilities"
 grep -E '^ (Heartbleed|CCS|Ticketbleed|ROBOT|Secure Renegotiation|Secure Client-Initiated|CRIME|BREACH|POODLE|TLS_FALLBACK|SWEET32|FREAK|DROWN|LOGJAM|BEAST|LUCKY13|Winshock|RC4)' "$log" || true
