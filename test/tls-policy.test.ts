@@ -6,7 +6,11 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
+import { loadConfigFile } from '../ts/cli/config-file.js';
 import { createCertificateAuthority, createSelfSignedCertificate, SmartProxy, SmartProxyError, type IRouteConfig, type IRouteTls } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { startProxy } from './helpers/data-path.js';
@@ -140,6 +144,14 @@ t.test('the tls option is validated when the proxy is created', async (t) => {
     }
   }
   t.doesNotThrow(() => new SmartProxy({ routes: [], tls: { minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256' } }));
+});
+
+t.test('a CLI config file may set tls', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tls-policy-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'proxy.json');
+  await writeFile(file, JSON.stringify({ routes: [], tls: { minVersion: 'TLSv1.3' } }));
+  t.same((await loadConfigFile(file)).tls, { minVersion: 'TLSv1.3' });
 });
 
 t.test('action.tls policy and upstream fields are validated like every other field', async (t) => {

@@ -18,7 +18,7 @@ import { UpstreamAgents } from './proxy/upstream-agents.js';
 import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
-import { closestWord } from './routing/validate.js';
+import { closest } from './routing/validate.js';
 import { tlsOptionProblems } from './proxy/tls/policy.js';
 import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
 import type { IRouteConfig } from './routing/types.js';
@@ -325,7 +325,7 @@ function checkOptions(options: ISmartProxyOptions): void {
     if (typeof value !== 'number' || Number.isNaN(value) || value < 1) throw new InvalidOptionError(`limits.${name}`, 'a number of at least 1 (Infinity: no limit)', value);
   }
   if (options.tls !== undefined) {
-    const [problem] = tlsOptionProblems(options.tls, closestWord);
+    const [problem] = tlsOptionProblems(options.tls, closest);
     if (problem !== undefined) throw new InvalidOptionError(problem.path, problem.expected, problem.received);
   }
 }

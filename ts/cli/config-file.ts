@@ -20,7 +20,7 @@ export class ConfigFileError extends Error {
   }
 }
 
-const topLevelKeys = ['routes', 'acme', 'host', 'trustedProxies', 'timeouts', 'limits', 'logLevel'];
+const topLevelKeys = ['routes', 'acme', 'host', 'trustedProxies', 'timeouts', 'limits', 'tls', 'logLevel'];
 
 /**
  * Reads a JSON or YAML (by extension) config file and checks it as a whole:

@@ -122,7 +122,7 @@ function validateAction(action: Obj, match: Obj, report: Report): void {
   unknownKeys(action, actionKeys, 'action.', report);
   const type = action.type;
   if (typeof type !== 'string' || !actionTypes.includes(type)) {
-    const near = typeof type === 'string' ? closestWord(type, actionTypes) : undefined;
+    const near = typeof type === 'string' ? closest(type, actionTypes) : undefined;
     report('action.type', `should be one of ${actionTypes.join(', ')}, instead got ${show(type)}${near ? ` (did you mean '${near}'?)` : ''}`);
     return;
   }
@@ -284,13 +284,13 @@ function validateIpList(list: unknown, path: string, report: Report): void {
 function unknownKeys(object: Obj, known: string[], prefix: string, report: Report): void {
   for (const key of Object.keys(object)) {
     if (known.includes(key)) continue;
-    const near = closestWord(key, known);
+    const near = closest(key, known);
     report(`${prefix}${key}`, `is not a known field${near ? ` (did you mean '${near}'?)` : ''}`);
   }
 }
 
 /** The known word a typo most likely meant: a prefix either way, or the nearest within two edits, ignoring case. */
-export function closestWord(word: string, known: readonly string[]): string | undefined {
+export function closest(word: string, known: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
   const limit = lower.length <= 3 ? 1 : 2;
   let best: string | undefined;
