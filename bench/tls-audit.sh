@@ -37,7 +37,7 @@ done
   --protocols --server-defaults --each-cipher --std --fs --vulnerable --server-preference \
   "https://blue.localhost:$port" >"$log" 2>&1 || true
 
-echo "testssl $("$TESTSSL" --version 2>/dev/null | grep -m1 -o 'testssl.sh [^ ]*' || true) against 127.0.0.1:$port (full report: $log)"
+echo "$("$TESTSSL" --version 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep -m1 -oE 'testssl +[0-9.]+' || echo testssl) against 127.0.0.1:$port (full report: $log)"
 echo
 echo "## protocols"
 grep -E '^ (SSLv2|SSLv3|TLS 1(\.[0-3])?|TLS 1\.3) ' "$log" || true

@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { pino, type Logger } from 'pino';
 import { createCertificateAuthority, createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { captureClientHello as captureHello, closed, exchange, httpsGet, rawConnect, startProxy, startTlsEcho, type Teardown } from './helpers/data-path.js';
@@ -28,11 +29,11 @@ function terminate(port: number, target: number, domains?: string): IRouteConfig
   };
 }
 
-async function terminatingProxy(t: Teardown, domains: string | undefined = 'a.test'): Promise<number> {
+async function terminatingProxy(t: Teardown, domains: string | undefined = 'a.test', logger?: Logger): Promise<number> {
   const web = await startHttpBackend('web');
   t.teardown(() => web.close());
   const port = await getFreePort();
-  await startProxy(t, [terminate(port, web.port, domains)]);
+  await startProxy(t, [terminate(port, web.port, domains)], logger ? { logger } : {});
   return port;
 }
 
@@ -70,7 +71,9 @@ t.test('a TLS 1.2 client that renegotiates is refused and the connection closed'
 });
 
 t.test('a corrupt record after the handshake closes the connection at once', async (t) => {
-  const port = await terminatingProxy(t);
+  const lines: { level: number; msg: string; code?: string }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string; code?: string }) });
+  const port = await terminatingProxy(t, 'a.test', logger);
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     const raw = await rawConnect(port);
     const socket = tls.connect({ socket: raw, servername: 'a.test', ca: ca.cert, minVersion: version, maxVersion: version });
@@ -87,6 +90,9 @@ t.test('a corrupt record after the handshake closes the connection at once', asy
     // nginx takes ~2 ms; the bound is generous for a loaded 2-core machine. It used to be ~30 s.
     t.ok(ms < 1000, `${version}: closed within 1 s (${ms.toFixed(1)} ms)`);
   }
+  const logged = lines.filter((line) => line.msg === 'TLS error after the handshake; closing the connection');
+  t.equal(logged.length, 2, 'each logged once');
+  t.ok(logged.every((line) => line.level === 20), `at debug (${logged.map((line) => line.code).join(', ')})`);
 });
 
 t.test('alerts: unknown SNI gets unrecognized_name, as openssl s_client reports', async (t) => {
