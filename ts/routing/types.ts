@@ -63,6 +63,11 @@ export interface IUpstreamTls {
   verify?: boolean;
 }
 
+/**
+ * A route's TLS. For terminating modes, `minVersion` and `ciphers` (from
+ * ITlsPolicy) replace the proxy's `tls` option for this route only; unset,
+ * the proxy's values apply.
+ */
 export interface IRouteTls extends ITlsPolicy {
   mode: TlsMode;
   /** For terminating modes: `'auto'` (ACME) or a static PEM key pair. */
