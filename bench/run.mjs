@@ -173,7 +173,7 @@ async function main() {
   });
   console.log(md);
   if (!args['no-write']) {
-    writeFileSync(join(here, 'RESULTS.md'), md);
+    writeFileSync(join(here, 'RESULTS.md'), md + keptSection(join(here, 'RESULTS.md'), '## TLS audit'));
     log(`written to ${join(here, 'RESULTS.md')}`);
   }
   log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -453,4 +453,14 @@ function summarise(file) {
 function printTop(p) {
   log(`  ${p.file}: ${p.byArea.map((a) => `${a.area} ${short(a.pct)}%`).join(', ')}`);
   for (const row of p.rows.slice(0, 10)) log(`  ${short(row.pct).padStart(5)}%  ${row.name}  ${row.where}`);
+}
+
+/** A hand-written section of the old RESULTS.md (the TLS audit, from bench/tls-audit.sh) carried over to the new one. */
+function keptSection(file, heading) {
+  if (!existsSync(file)) return '';
+  const old = readFileSync(file, 'utf8');
+  const start = old.indexOf(`\n${heading}\n`);
+  if (start === -1) return '';
+  const next = old.indexOf('\n## ', start + heading.length + 2);
+  return old.slice(start, next === -1 ? undefined : next + 1);
 }

@@ -280,7 +280,8 @@ t.test('built hellos', async (t) => {
       ['slash', 'example.com/x'],
       ['NUL', Buffer.from('example.com\0evil.com', 'latin1')],
       ['non-ASCII', Buffer.from('exämple.com', 'utf8')],
-      ['trailing dot', 'example.com.'],
+      ['only a dot', '.'],
+      ['two trailing dots', 'example.com..'],
       ['leading dot', '.example.com'],
       ['double dot', 'example..com'],
       ['label of 64', `${'a'.repeat(64)}.com`],
@@ -291,6 +292,20 @@ t.test('built hellos', async (t) => {
       t.equal(result.kind, 'invalid', `${name}: ${result.kind === 'invalid' ? result.reason : result.kind}`);
     }
     t.equal(ok(valid([sniExt(`${'a.'.repeat(126)}a`)])).serverName?.length, 253, '253 bytes is fine');
+    t.equal(ok(valid([sniExt(`${'a.'.repeat(126)}a.`)])).serverName?.length, 253, '253 bytes and a trailing dot is fine');
+  });
+
+  t.test('one trailing dot names the same host (issue 13)', async (t) => {
+    t.equal(ok(valid([sniExt('example.com.')])).serverName, 'example.com');
+    t.equal(ok(valid([sniExt('Example.COM.')])).serverName, 'example.com');
+  });
+
+  t.test('refusals say which TLS alert they deserve (issue 13)', async (t) => {
+    const alertOf = (result: ClientHelloResult) => (result.kind === 'invalid' ? result.alert : result.kind);
+    t.equal(alertOf(valid([sniExt('exa mple.com')])), 'decode_error', 'bad host name');
+    t.equal(alertOf(parseClientHello(Buffer.from([0x16, 0x09, 0x09, 0x09]))), 'handshake_failure', 'not a TLS version');
+    t.equal(alertOf(parseClientHello(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00]))), 'handshake_failure', 'a ServerHello');
+    t.equal(alertOf(parseClientHello(inRecord(buildHello({ tail: Buffer.concat([u16(9), sniExt('a.b')]) })))), 'decode_error', 'bad length');
   });
 
   t.test('malformed extensions', async (t) => {
@@ -332,24 +347,34 @@ t.test('built hellos', async (t) => {
     }
   });
 
-  t.test('16 KiB cap', async (t) => {
-    // Pad with extension 21 so the whole record ends exactly at the cap.
-    const fixed = inRecord(buildHello({ extensions: [sniExt('a.b'), ext(21, Buffer.alloc(0))] })).length;
-    const padded = (extra: number): Buffer =>
-      inRecord(buildHello({ extensions: [sniExt('a.b'), ext(21, Buffer.alloc(extra))] }));
-    const atCap = padded(MAX_CLIENT_HELLO_BYTES - fixed);
+  t.test('64 KiB cap, over several records (issue 13)', async (t) => {
+    t.equal(MAX_CLIENT_HELLO_BYTES, 65536);
+    const message = (extra: number): Buffer => buildHello({ extensions: [sniExt('a.b'), ext(21, Buffer.alloc(extra))] });
+    // A hello too big for one record is split into 16 KiB records, as OpenSSL does.
+    const framed = (extra: number): Buffer => reframe(inRecord(message(extra)), 16384);
+    for (const size of [20 * 1024, 40 * 1024]) {
+      const hello = framed(size);
+      const result = ok(parseClientHello(hello));
+      t.equal(result.serverName, 'a.b', `${hello.length}-byte hello read`);
+      t.equal(result.consumed, hello.length);
+    }
+    // Four records of headers: the message may be MAX - 20 bytes.
+    const extraAtCap = MAX_CLIENT_HELLO_BYTES - 20 - message(0).length;
+    const atCap = framed(extraAtCap);
     t.equal(atCap.length, MAX_CLIENT_HELLO_BYTES);
     t.equal(ok(parseClientHello(atCap)).consumed, MAX_CLIENT_HELLO_BYTES);
-    t.equal(parseClientHello(padded(MAX_CLIENT_HELLO_BYTES - fixed + 1)).kind, 'invalid', 'one byte over');
-    t.equal(parseClientHello(padded(MAX_CLIENT_HELLO_BYTES - fixed + 1).subarray(0, 5)).kind, 'invalid',
-      'rejected from the record header alone');
-    // Re-framed, the same message needs more bytes than the cap for its record headers.
-    t.equal(parseClientHello(reframe(atCap, 4096)).kind, 'invalid', 'record headers push it over');
-    // A hello whose next record would end past the cap: 'invalid' by the time the buffer is full.
-    const first = Buffer.concat([recordHeader(0x16, 16000), Buffer.from([1, 0, 0x3f, 0xf2]), Buffer.alloc(15996)]);
-    const stream = Buffer.concat([first, recordHeader(0x16, 1000), Buffer.alloc(1000)]);
-    t.equal(parseClientHello(stream.subarray(0, first.length + 3)).kind, 'incomplete');
-    t.equal(parseClientHello(stream.subarray(0, first.length + 5)).kind, 'invalid');
+    const over = framed(extraAtCap + 1);
+    t.equal(parseClientHello(over).kind, 'invalid', 'one byte over');
+    t.equal(parseClientHello(over.subarray(0, 9)).kind, 'invalid', 'rejected from the handshake header alone');
+    // Re-framed smaller, the same message needs more bytes than the cap for its record headers.
+    t.equal(parseClientHello(reframe(inRecord(message(extraAtCap)), 4096)).kind, 'invalid', 'record headers push it over');
+    // A hello whose next record would end past the cap: 'invalid' as soon as that record's header arrives.
+    const records = [Buffer.concat([recordHeader(0x16, 16000), Buffer.from([1, 0, 0xff, 0xd0]), Buffer.alloc(15996)])];
+    for (let i = 0; i < 3; i++) records.push(Buffer.concat([recordHeader(0x16, 16000), Buffer.alloc(16000)]));
+    const head = Buffer.concat(records);
+    const stream = Buffer.concat([head, recordHeader(0x16, 1600), Buffer.alloc(1600)]);
+    t.equal(parseClientHello(stream.subarray(0, head.length + 3)).kind, 'incomplete');
+    t.equal(parseClientHello(stream.subarray(0, head.length + 5)).kind, 'invalid');
     t.equal(parseClientHello(stream.subarray(0, MAX_CLIENT_HELLO_BYTES)).kind, 'invalid');
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { routeSchema } from '../ts/routing/validate.js';
 import { defaultLimits, defaultTimeouts, limitNames } from '../ts/options.js';
 import { acmeOptions, smartProxyOptions } from '../ts/config/option-schema.js';
+import { defaultTlsPolicy } from '../ts/proxy/tls/policy.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'readme.md'), 'utf8');
 
@@ -27,6 +28,14 @@ t.test('every timeout and limit option is in the readme with its default', async
     t.ok(row, `limits.${name} has a row`);
     if (Number.isFinite(value)) t.ok(row?.includes(String(value)), `limits.${name} states its default ${value}`);
     else t.ok(row?.includes('no limit'), `limits.${name} says it has no limit by default`);
+  }
+});
+
+t.test('every tls policy option is in the readme with its default', async (t) => {
+  for (const [name, value] of Object.entries(defaultTlsPolicy)) {
+    const rows = readme.split('\n').filter((line) => line.startsWith(`| \`tls.${name}\``));
+    t.ok(rows.length > 0, `tls.${name} has a row`);
+    t.ok(rows.some((row) => row.includes(value)), `tls.${name} states its default ${value}`);
   }
 });
 

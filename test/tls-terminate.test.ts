@@ -43,7 +43,7 @@ t.test('terminate-and-reencrypt speaks TLS to the upstream with the request host
   const upstream = await serve(
     t,
     trackSockets(
-      https.createServer({ key: certB.key, cert: certB.cert }, (req, res) => {
+      https.createServer({ key: certA.key, cert: certA.cert }, (req, res) => {
         seen.push({ servername: (req.socket as TLSSocket).servername ?? false, xfp: req.headers['x-forwarded-proto'] as string | undefined, host: req.headers.host });
         res.end('secure upstream');
       }),
@@ -51,7 +51,7 @@ t.test('terminate-and-reencrypt speaks TLS to the upstream with the request host
   );
   const port = await getFreePort();
   await startProxy(t, [
-    { name: 're', match: { ports: port, domains: 'a.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: upstream.port }, tls: { mode: 'terminate-and-reencrypt', certificate: certA } } },
+    { name: 're', match: { ports: port, domains: 'a.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: upstream.port }, tls: { mode: 'terminate-and-reencrypt', certificate: certA, upstream: { ca: ca.cert } } } },
   ]);
   const res = await httpsGet(port, { servername: 'a.test', ca: ca.cert, host: 'a.test:' + port });
   t.equal(res.status, 200);

@@ -147,7 +147,7 @@ t.test('WebSocket through terminate-and-reencrypt reaches a TLS upstream with th
   t.teardown(() => wss.close());
   const upstream = await serve(t, server);
   const port = await getFreePort();
-  await startProxy(t, [route(port, upstream.port, { mode: 'terminate-and-reencrypt', certificate: cert })]);
+  await startProxy(t, [route(port, upstream.port, { mode: 'terminate-and-reencrypt', certificate: cert, upstream: { ca: ca.cert } })]);
   const options = { servername: 'ws.test', ca: ca.cert, headers: { host: `ws.test:${port}` } } as WebSocket.ClientOptions;
   const client = await open(new WebSocket(`wss://127.0.0.1:${port}/`, options));
   t.equal(await roundTrip(client, 'x'), 'tls-echo:x');

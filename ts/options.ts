@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { CertProvisionFunction } from './certificates/types.js';
 import type { IChallengeStore } from './certificates/challenge-store.js';
 import type { ICertificateStore } from './certificates/store.js';
-import type { IRouteConfig } from './routing/types.js';
+import type { IRouteConfig, ITlsPolicy } from './routing/types.js';
 
 export interface IAcmeOptions {
   /** Account contact address, required by Let's Encrypt. */
@@ -98,6 +98,13 @@ export interface ISmartProxyOptions {
   trustedProxies?: string[];
   timeouts?: ITimeoutOptions;
   limits?: ILimitOptions;
+  /**
+   * TLS versions and cipher suites for every terminating route; a route's
+   * `action.tls.minVersion` / `action.tls.ciphers` override them. Default:
+   * Mozilla "intermediate": TLS 1.2 minimum, ECDHE with AES-GCM or
+   * ChaCha20-Poly1305 only.
+   */
+  tls?: ITlsPolicy;
 }
 
 /** pino's level names; 'silent' turns logging off. */

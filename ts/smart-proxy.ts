@@ -31,6 +31,7 @@ import {
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
 import type { RouteTable } from './routing/route-table.js';
+import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
 import type { IRouteConfig } from './routing/types.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
@@ -93,6 +94,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       logger: this.#logger,
       acme: options.acme,
       certProvisionFunction: options.certProvisionFunction,
+      tls: options.tls,
       challengeRoutes: {
         ensureChallengeRoute: (responder) => this.#ensureChallengeRoute(responder),
         releaseChallengeRoute: () => this.#removeInternalRoute(challengeRouteName),
@@ -272,6 +274,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       }
     }
     this.#certificates.routesApplied(prepared.table);
+    warnUnverifiedUpstreams(prepared.table.routes, this.#logger);
     logRoutesChanged(this.#logger, before, prepared);
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports: prepared.table.portNumbers() });
   }

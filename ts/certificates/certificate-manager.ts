@@ -3,9 +3,10 @@ import type { Logger } from 'pino';
 import { CertificateError, type RouteProblem } from '../errors.js';
 import type { IAcmeOptions } from '../options.js';
 import type { SecureContextSource } from '../proxy/context.js';
+import { secureContextPolicyOptions, TlsPolicies } from '../proxy/tls/policy.js';
 import type { Route } from '../routing/route.js';
 import type { RouteTable } from '../routing/route-table.js';
-import type { IStaticCertificate } from '../routing/types.js';
+import type { IStaticCertificate, ITlsPolicy } from '../routing/types.js';
 import { AcmeIssuer, letsEncryptProduction, letsEncryptStaging, type ChallengeHooks } from './acme-issuer.js';
 import { certificateCovers, readCertificate } from './certificate-info.js';
 import { MemoryChallengeStore, type IChallengeStore } from './challenge-store.js';
@@ -31,6 +32,8 @@ export interface CertificateManagerOptions {
   logger: Logger;
   acme?: IAcmeOptions;
   certProvisionFunction?: CertProvisionFunction;
+  /** The proxy-wide TLS policy (already validated); routes may override it. Default: Mozilla intermediate. */
+  tls?: ITlsPolicy;
   challengeRoutes?: ChallengeRouteControl;
   emit?: <E extends keyof CertificateEvents>(event: E, payload: CertificateEvents[E]) => void;
 }
@@ -38,7 +41,6 @@ export interface CertificateManagerOptions {
 interface Managed {
   domain: string;
   certificate: IStoredCertificate | undefined;
-  context: SecureContext | undefined;
   inFlight: Promise<void> | undefined;
   /** An order is running (inFlight also covers loading from the store, and clears only after the events went out). */
   ordering: boolean;
@@ -58,6 +60,9 @@ interface Managed {
  */
 export class CertificateManager implements SecureContextSource {
   readonly #static = new SecureContextCache();
+  /** Contexts of certificates obtained through ACME or the provision function, per policy like the static ones. */
+  readonly #obtained = new SecureContextCache();
+  readonly #policies: TlsPolicies;
   readonly #managed = new Map<string, Managed>();
   readonly #alpn = new Map<string, SecureContext>();
   readonly #options: CertificateManagerOptions;
@@ -74,6 +79,7 @@ export class CertificateManager implements SecureContextSource {
   constructor(options: CertificateManagerOptions) {
     this.#options = options;
     this.#logger = options.logger;
+    this.#policies = new TlsPolicies(options.tls);
     const acme = options.acme;
     const store = acme?.certificateStore ?? './certs';
     this.#store = typeof store === 'string' ? new FileCertificateStore(store) : store;
@@ -108,7 +114,7 @@ export class CertificateManager implements SecureContextSource {
         problems.push({ route: route.name, path: 'action.tls.certificate', message: "'auto' needs the acme option ({ email }) or a certProvisionFunction" });
       } else if (typeof certificate === 'object') {
         try {
-          this.#static.get(certificate);
+          this.#static.get(certificate, this.#policies.forRoute(route.action.tls));
         } catch (error) {
           problems.push({ route: route.name, path: 'action.tls.certificate', message: `cannot be loaded: ${(error as Error).message}` });
         }
@@ -149,9 +155,11 @@ export class CertificateManager implements SecureContextSource {
   secureContextFor(route: Route, serverName: string | undefined): SecureContext | undefined {
     const certificate = route.action.tls?.certificate;
     if (certificate === undefined) return undefined;
-    if (certificate !== 'auto') return this.#static.get(certificate);
+    const policy = this.#policies.forRoute(route.action.tls);
+    if (certificate !== 'auto') return this.#static.get(certificate, policy);
     const domain = serverName ?? route.domains?.find((d) => d.kind === 'exact')?.name;
-    return domain === undefined ? undefined : this.#managed.get(domain)?.context;
+    const obtained = domain === undefined ? undefined : this.#managed.get(domain)?.certificate;
+    return obtained === undefined ? undefined : this.#obtained.get(obtained, policy);
   }
 
   answerTlsAlpnChallenge(serverName: string): SecureContext | undefined {
@@ -208,7 +216,7 @@ export class CertificateManager implements SecureContextSource {
   }
 
   #newEntry(domain: string): Managed {
-    const entry: Managed = { domain, certificate: undefined, context: undefined, inFlight: undefined, ordering: false, attempts: 0, error: undefined, timer: undefined, nextRenewal: undefined };
+    const entry: Managed = { domain, certificate: undefined, inFlight: undefined, ordering: false, attempts: 0, error: undefined, timer: undefined, nextRenewal: undefined };
     this.#managed.set(domain, entry);
     return entry;
   }
@@ -295,8 +303,10 @@ export class CertificateManager implements SecureContextSource {
   }
 
   #install(entry: Managed, certificate: IStoredCertificate): void {
-    entry.context = createSecureContext({ key: certificate.key, cert: certificate.cert });
+    // Built now under the global policy, so a PEM that does not load fails the order, not a later handshake.
+    this.#obtained.get(certificate, this.#policies.global);
     entry.certificate = certificate;
+    this.#obtained.retain([...this.#managed.values()].flatMap((m) => (m.certificate === undefined ? [] : [m.certificate])));
   }
 
   #scheduleRenewal(entry: Managed): void {
@@ -333,7 +343,7 @@ export class CertificateManager implements SecureContextSource {
         }
       },
       addAlpnCertificate: (domain, keyPem, certPem) => {
-        this.#alpn.set(domain, createSecureContext({ key: keyPem, cert: certPem }));
+        this.#alpn.set(domain, createSecureContext({ key: keyPem, cert: certPem, ...secureContextPolicyOptions(this.#policies.global) }));
       },
       removeAlpnCertificate: (domain) => {
         this.#alpn.delete(domain);

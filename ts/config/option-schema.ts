@@ -4,8 +4,9 @@
  * --config` all check against it, so they can never disagree. To add an
  * option: a line here, the field in options.ts, a row in the readme.
  */
+import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 import { ipPatternProblem } from '../routing/ip-matcher.js';
-import { checkAgainst, field, fieldAt, group, listOf, type CheckContext, type OptionGroup, type OptionProblem } from './schema.js';
+import { checkAgainst, field, fieldAt, group, listOf, show, type CheckContext, type OptionField, type OptionGroup, type OptionProblem } from './schema.js';
 
 /** pino's level names; `silent` turns logging off. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -25,6 +26,13 @@ const isCertificateStore = (v: unknown) => isString(v) || hasMethods('loadCertif
 const isPem = (v: unknown) => typeof v === 'string' && v.includes('-----BEGIN');
 const portProblem = (v: unknown) => (isPort(v) ? undefined : `should be a port from 1 to 65535, instead got ${String(v)}`);
 const ms = (flags = {}) => field('a positive number of milliseconds', isMs, flags);
+/** A field whose checker says itself what it expected (undefined when the value is fine). */
+const described = (expected: (value: unknown) => string | undefined): OptionField => ({
+  check(value, path, report) {
+    const wanted = expected(value);
+    if (wanted !== undefined) report(path, `should be ${wanted}, instead got ${show(value)}`);
+  },
+});
 
 /** Timeouts (all live: connections accepted after a change use the new values). */
 export const timeoutOptions: OptionGroup = {
@@ -63,6 +71,12 @@ export const acmeOptions: OptionGroup = {
   pollIntervalMs: ms(),
 };
 
+/** TLS policy for terminated connections (restart: secure contexts are built with it). Routes may override each field. */
+export const tlsOptions: OptionGroup = {
+  minVersion: described(minVersionProblem),
+  ciphers: described(ciphersProblem),
+};
+
 /** Every top-level option. Routes are checked here for shape only; validateRoutes() checks each route. */
 export const smartProxyOptions: OptionGroup = {
   routes: field('an array of routes', Array.isArray, { required: true, live: true }),
@@ -74,6 +88,7 @@ export const smartProxyOptions: OptionGroup = {
   trustedProxies: listOf('a list of IPs or CIDRs', (v) => ipPatternProblem(v), { live: true }),
   timeouts: group(timeoutOptions, { live: true }),
   limits: group(limitOptions, { live: true }),
+  tls: group(tlsOptions),
 };
 
 /** Every problem with a set of SmartProxy options (or a config file's contents), at every depth. */

@@ -8,7 +8,8 @@ import type { HttpFronts } from './http-front.js';
 import { peekClientHello, type PeekResult } from './peek.js';
 import { runSocketHandler } from './socket-handler.js';
 import { forwardTcp } from './tcp-forward.js';
-import { terminateTls } from './tls-terminate.js';
+import { sendAlertAndClose } from './tls/alerts.js';
+import { terminateTls } from './tls/terminate.js';
 
 const httpAlpn = ['http/1.1'];
 
@@ -81,9 +82,13 @@ export class ConnectionRouter {
         return this.#tls(socket, port, table, result.serverName, result.alpnProtocols, buffered);
       case 'not-tls':
         return this.#plain(socket, port, table, buffered);
+      case 'invalid':
+        // Told, not just closed: the client reports a TLS alert instead of an unexplained reset.
+        this.#ctx.logger.debug({ port, reason: result.reason, alert: result.alert }, 'refusing an unreadable ClientHello');
+        return sendAlertAndClose(socket, result.alert);
       default:
         if (result.kind === 'timeout') this.#ctx.limitReporter.hit('timeouts.clientHelloMs', { port });
-        this.#ctx.logger.debug({ port, reason: 'reason' in result ? result.reason : result.kind }, 'closing connection without a usable ClientHello');
+        this.#ctx.logger.debug({ port, reason: result.kind }, 'closing connection without a ClientHello');
         socket.destroy();
     }
   }
@@ -97,7 +102,11 @@ export class ConnectionRouter {
     }
     const clientIp = clientIpOf(socket);
     const route = table.tcp?.match(undefined, undefined, clientIp);
-    if (route === undefined) return void socket.destroy();
+    if (route === undefined) {
+      // On a TLS port this is an SSLv2-style hello or junk: say handshake_failure, as OpenSSL would.
+      if (table.tls !== undefined) return sendAlertAndClose(socket, 'handshake_failure');
+      return void socket.destroy();
+    }
     this.#tcpAction(socket, port, route, clientIp, undefined, peeked);
   }
 
@@ -112,7 +121,8 @@ export class ConnectionRouter {
     const route = table.tls?.match(serverName, undefined, clientIp) ?? table.tcp?.match(undefined, undefined, clientIp);
     if (route === undefined) {
       ctx.logger.debug({ port, serverName }, 'no route for TLS server name');
-      return void socket.destroy();
+      // RFC 6066 §3: a server that does not serve the name may answer unrecognized_name.
+      return sendAlertAndClose(socket, serverName === undefined ? 'handshake_failure' : 'unrecognized_name');
     }
     if (route.tlsMode === undefined || route.tlsMode === 'passthrough') {
       return this.#tcpAction(socket, port, route, clientIp, serverName, peeked);
@@ -123,7 +133,7 @@ export class ConnectionRouter {
     const secureContext = ctx.certificates.secureContextFor(route, serverName);
     if (secureContext === undefined) {
       ctx.logger.warn({ port, serverName, route: route.name }, 'no certificate available yet for this name; closing');
-      return void socket.destroy();
+      return sendAlertAndClose(socket, 'internal_error');
     }
     terminateTls(ctx, socket, peeked, secureContext, isHandler ? undefined : httpAlpn, (tlsSocket) => {
       if (isHandler) return runSocketHandler(ctx, route, tlsSocket, port, clientIp, serverName);

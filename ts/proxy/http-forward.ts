@@ -45,7 +45,7 @@ export function forwardHttp(ctx: ProxyContext, route: Route, req: IncomingMessag
     route,
     req,
     res,
-    options: upstreamRequestOptions(target, req, headers, facts.host, reencrypt, reencrypt ? ctx.agents.https : ctx.agents.http),
+    options: upstreamRequestOptions(target, req, headers, facts.host, reencrypt ? route : undefined, reencrypt ? ctx.agents.https : ctx.agents.http),
     reencrypt,
     // A request has a body only when it says so (RFC 9112 §6.3).
     hasBody: transferEncoding !== undefined || (contentLength !== undefined && contentLength !== '0'),

@@ -24,7 +24,7 @@ export function peekClientHello(socket: Socket, timeoutMs: number, done: (result
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
     const result = parseClientHello(buffered);
     if (result.kind !== 'incomplete') return finish(result);
-    if (buffered.length >= MAX_CLIENT_HELLO_BYTES) finish({ kind: 'invalid', reason: 'no complete ClientHello within 16 KiB' });
+    if (buffered.length >= MAX_CLIENT_HELLO_BYTES) finish({ kind: 'invalid', reason: 'no complete ClientHello within 64 KiB', alert: 'handshake_failure' });
   };
   const onEnd = () => finish({ kind: 'closed' });
   const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);

@@ -1,6 +1,8 @@
 import type { Agent, IncomingMessage, RequestOptions } from 'node:http';
-import { isIP } from 'node:net';
 import type { Route } from '../routing/route.js';
+import { upstreamTlsOptions } from './tls/upstream-tls.js';
+
+export { upstreamServerName } from './tls/upstream-tls.js';
 
 /** The next upstream host (round-robin over a list) and port for a forward route. */
 export function pickTarget(route: Route, incomingPort: number): { host: string; port: number } {
@@ -12,28 +14,18 @@ export function pickTarget(route: Route, incomingPort: number): { host: string; 
 }
 
 /**
- * The SNI to send a re-encrypted upstream: the client's Host without its
- * port, so name-based upstreams pick the right certificate. IP literals are
- * not valid SNI (RFC 6066 §3; Node warns with DEP0123), so none is sent.
- */
-export function upstreamServerName(host: string | undefined): string | undefined {
-  if (host === undefined || host.startsWith('[')) return undefined;
-  const colon = host.indexOf(':');
-  const name = colon === -1 ? host : host.slice(0, colon);
-  return name.length === 0 || isIP(name) !== 0 ? undefined : name;
-}
-
-/**
  * node:http(s) request options that carry the client's method, target and
- * (already rewritten) headers to the chosen upstream. Re-encrypted upstreams
- * are not verified (see UpstreamAgents) and get the request's host as SNI.
+ * (already rewritten) headers to the chosen upstream. `reencrypt` is the
+ * terminate-and-reencrypt route, whose upstream certificate is verified
+ * (see upstreamTlsOptions): by default against the system store, with the
+ * request's host as SNI and verification name.
  */
 export function upstreamRequestOptions(
   target: { host: string; port: number },
   req: IncomingMessage,
   headers: string[],
   requestHost: string | undefined,
-  reencrypt: boolean,
+  reencrypt: Route | undefined,
   agent: Agent | false,
 ): RequestOptions {
   return {
@@ -44,6 +36,6 @@ export function upstreamRequestOptions(
     headers,
     setHost: false,
     agent,
-    ...(reencrypt ? { rejectUnauthorized: false, servername: upstreamServerName(requestHost) } : {}),
+    ...(reencrypt === undefined ? {} : upstreamTlsOptions(reencrypt, requestHost)),
   };
 }

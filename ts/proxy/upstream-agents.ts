@@ -8,11 +8,13 @@ import { Agent as HttpsAgent } from 'node:https';
 export class UpstreamAgents {
   readonly http = new HttpAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
   /**
-   * For terminate-and-reencrypt. Upstream certificates are not verified, as
-   * with nginx's default `proxy_ssl_verify off`: re-encrypted backends are
-   * usually private ones with self-signed certificates.
+   * For terminate-and-reencrypt. Verification is set per request (see
+   * upstreamTlsOptions), never here: an agent's own options override a
+   * request's, and node:https keys its pool by each request's `ca`,
+   * `rejectUnauthorized` and `servername`, so verified, unverified and
+   * differently verified sockets live in separate pools of this one agent.
    */
-  readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', rejectUnauthorized: false });
+  readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
 
   destroy(): void {
     this.http.destroy();

@@ -38,10 +38,42 @@ export interface IStaticCertificate {
 
 export type TlsMode = 'passthrough' | 'terminate' | 'terminate-and-reencrypt';
 
-export interface IRouteTls {
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** Which TLS versions and cipher suites a terminating route accepts from clients. */
+export interface ITlsPolicy {
+  /** Lowest TLS version a client may use. Default: `'TLSv1.2'`. */
+  minVersion?: TlsMinVersion;
+  /**
+   * OpenSSL cipher string; TLS 1.3 suites (`TLS_*`) may be listed in it too,
+   * otherwise OpenSSL's TLS 1.3 defaults stay on. Default: Mozilla
+   * "intermediate", ECDHE with AES-GCM or ChaCha20-Poly1305 only (no static
+   * RSA, no CBC).
+   */
+  ciphers?: string;
+}
+
+/** How a terminate-and-reencrypt route checks its upstream's certificate. */
+export interface IUpstreamTls {
+  /** CA certificate(s) (PEM) the upstream's certificate must chain to. Default: Node's bundled root store. */
+  ca?: string | string[];
+  /** Name sent as SNI and checked against the upstream's certificate. Default: the request's Host (without port). */
+  servername?: string;
+  /** Verify the upstream's certificate. Default: true; `false` is an explicit opt-out, logged once per route. */
+  verify?: boolean;
+}
+
+/**
+ * A route's TLS. For terminating modes, `minVersion` and `ciphers` (from
+ * ITlsPolicy) replace the proxy's `tls` option for this route only; unset,
+ * the proxy's values apply.
+ */
+export interface IRouteTls extends ITlsPolicy {
   mode: TlsMode;
   /** For terminating modes: `'auto'` (ACME) or a static PEM key pair. */
   certificate?: 'auto' | IStaticCertificate;
+  /** For terminate-and-reencrypt: how the upstream is verified. Default: verified against the system store. */
+  upstream?: IUpstreamTls;
 }
 
 export type RedirectStatus = 301 | 302 | 307 | 308;

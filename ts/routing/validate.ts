@@ -3,6 +3,8 @@ import { domainPatternProblem } from './domain-matcher.js';
 import { ipPatternProblem } from './ip-matcher.js';
 import { pathPatternProblem } from './path-matcher.js';
 import { closest } from '../util/did-you-mean.js';
+import { isIP } from 'node:net';
+import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 
 /**
  * Checks a whole route list and returns every problem found, so a user fixes
@@ -43,10 +45,12 @@ const matchKeys = ['ports', 'domains', 'path', 'clientIp'];
 const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandler'];
 const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler', 'metrics'];
 const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
+const tlsKeys = ['mode', 'certificate', 'minVersion', 'ciphers', 'upstream'];
+const upstreamTlsKeys = ['ca', 'servername', 'verify'];
 const redirectStatuses = [301, 302, 307, 308];
 
 /** Every field and value validation knows, for documentation checks. */
-export const routeSchema = Object.freeze({ routeKeys, routeTimeoutKeys, matchKeys, actionKeys, actionTypes, tlsModes, redirectStatuses });
+export const routeSchema = Object.freeze({ routeKeys, routeTimeoutKeys, matchKeys, actionKeys, actionTypes, tlsModes, tlsKeys, upstreamTlsKeys, redirectStatuses });
 const controlChars = /[\u0000-\u001f\u007f]/;
 
 function validateRoute(route: unknown, report: Report): void {
@@ -152,7 +156,7 @@ function validateTls(tls: unknown, type: string, report: Report): string | undef
     report('action.tls', 'should be { mode, certificate? }');
     return undefined;
   }
-  unknownKeys(tls, ['mode', 'certificate'], 'action.tls.', report);
+  unknownKeys(tls, tlsKeys, 'action.tls.', report);
   const mode = tls.mode;
   if (typeof mode !== 'string' || !tlsModes.includes(mode)) {
     report('action.tls.mode', `should be one of ${tlsModes.join(', ')}, instead got ${show(mode)}`);
@@ -173,7 +177,43 @@ function validateTls(tls: unknown, type: string, report: Report): string | undef
       if (cert.ca !== undefined && typeof cert.ca !== 'string') report('action.tls.certificate.ca', 'should be a PEM string');
     }
   }
+  validateTlsPolicy(tls, mode, report);
   return mode;
+}
+
+/** The per-route TLS policy (minVersion, ciphers) and the re-encrypt upstream's verification. */
+function validateTlsPolicy(tls: Obj, mode: string, report: Report): void {
+  for (const key of ['minVersion', 'ciphers'] as const) {
+    const value = tls[key];
+    if (value === undefined) continue;
+    if (mode === 'passthrough') {
+      report(`action.tls.${key}`, 'is not used with passthrough: the upstream negotiates TLS with the client');
+      continue;
+    }
+    const expected = key === 'minVersion' ? minVersionProblem(value) : ciphersProblem(value);
+    if (expected !== undefined) report(`action.tls.${key}`, `should be ${expected}, instead got ${show(value)}`);
+  }
+  const upstream = tls.upstream;
+  if (upstream === undefined) return;
+  if (mode !== 'terminate-and-reencrypt') return report('action.tls.upstream', `is only used by terminate-and-reencrypt, not ${mode}`);
+  if (!isObject(upstream)) return report('action.tls.upstream', 'should be { ca?, servername?, verify? }');
+  unknownKeys(upstream, upstreamTlsKeys, 'action.tls.upstream.', report);
+  if (upstream.verify !== undefined && typeof upstream.verify !== 'boolean') {
+    report('action.tls.upstream.verify', `should be true or false, instead got ${show(upstream.verify)}`);
+  }
+  const ca = upstream.ca;
+  if (ca !== undefined) {
+    const list = Array.isArray(ca) ? ca : [ca];
+    if (list.length === 0 || list.some((pem) => typeof pem !== 'string' || !pem.includes('CERTIFICATE'))) {
+      report('action.tls.upstream.ca', 'should be a PEM CA certificate or a non-empty list of them');
+    } else if (upstream.verify === false) {
+      report('action.tls.upstream.ca', 'is never used with verify: false; drop one of them');
+    }
+  }
+  const name = upstream.servername;
+  if (name !== undefined && (typeof name !== 'string' || isIP(name) !== 0 || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(name) || name.length > 253)) {
+    report('action.tls.upstream.servername', `should be a DNS host name (SNI cannot carry an IP address), instead got ${show(name)}`);
+  }
 }
 
 function validateTarget(target: unknown, report: Report): void {

@@ -10,21 +10,30 @@
  * and a hello split across several records is copied into one buffer (rare).
  */
 
+/**
+ * The TLS alert a refused hello should get (RFC 8446 §6.2): decode_error
+ * when a length or field cannot be read, handshake_failure when the bytes
+ * parse but are not a hello this proxy will negotiate.
+ */
+export type HelloAlert = 'decode_error' | 'handshake_failure';
+
 /** Result of {@link parseClientHello}. */
 export type ClientHelloResult =
   | { kind: 'incomplete' }
   | { kind: 'not-tls' }
-  | { kind: 'invalid'; reason: string }
+  | { kind: 'invalid'; reason: string; alert: HelloAlert }
   | { kind: 'ok'; serverName: string | undefined; alpnProtocols: string[]; consumed: number };
 
 type Invalid = Extract<ClientHelloResult, { kind: 'invalid' }>;
 
 /**
  * MAX_CLIENT_HELLO_BYTES is the most bytes, record headers included, that a
- * ClientHello may occupy. It matches the caller's 16 KiB peek cap: the parser
- * never answers 'incomplete' for a buffer at least this long.
+ * ClientHello may occupy: 64 KiB. Post-quantum key shares push hellos past
+ * one 16 KiB record (nginx takes 20 KiB; OpenSSL's own limit is 128 KiB),
+ * and the peek is still bounded by timeouts.clientHelloMs. The parser never
+ * answers 'incomplete' for a buffer at least this long.
  */
-export const MAX_CLIENT_HELLO_BYTES = 16384;
+export const MAX_CLIENT_HELLO_BYTES = 65536;
 
 /**
  * MAX_RECORD_LENGTH is the largest record fragment accepted: 2^14 plus the
@@ -100,10 +109,10 @@ function scanRecords(buf: Buffer): HandshakeSpan | ClientHelloResult {
     if (type !== CONTENT_TYPE_HANDSHAKE) {
       // Plain HTTP or an SSLv2 hello: the caller may route it elsewhere.
       if (pos === 0) return NOT_TLS;
-      return invalid(`reading record ${records}: content type ${type} inside the client hello, expected 22`);
+      return invalid(`reading record ${records}: content type ${type} inside the client hello, expected 22`, 'handshake_failure');
     }
     if (available < 2) return INCOMPLETE;
-    if (buf[pos + 1] !== 0x03) return invalid(`reading record ${records}: version major ${buf[pos + 1]} is not TLS`);
+    if (buf[pos + 1] !== 0x03) return invalid(`reading record ${records}: version major ${buf[pos + 1]} is not TLS`, 'handshake_failure');
     if (available < RECORD_HEADER_LENGTH) return INCOMPLETE;
     const length = buf.readUInt16BE(pos + 3);
     // Zero-length handshake fragments are forbidden (RFC 8446 §5.1).
@@ -119,10 +128,11 @@ function scanRecords(buf: Buffer): HandshakeSpan | ClientHelloResult {
     for (let i = fragmentStart; headerSeen < HANDSHAKE_HEADER_LENGTH && i < stop; i++, headerSeen++) {
       const b = buf[i]!;
       if (headerSeen > 0) bodyLength = (bodyLength << 8) | b;
-      else if (b !== HANDSHAKE_CLIENT_HELLO) return invalid(`reading handshake: message type ${b} is not client_hello`);
+      else if (b !== HANDSHAKE_CLIENT_HELLO) return invalid(`reading handshake: message type ${b} is not client_hello`, 'handshake_failure');
     }
     const messageLength = HANDSHAKE_HEADER_LENGTH + bodyLength;
-    if (headerSeen === HANDSHAKE_HEADER_LENGTH && messageLength + RECORD_HEADER_LENGTH > MAX_CLIENT_HELLO_BYTES) {
+    // The fewest records that can carry the message, each with its header, must still fit under the cap.
+    if (headerSeen === HANDSHAKE_HEADER_LENGTH && messageLength + RECORD_HEADER_LENGTH * Math.ceil(messageLength / MAX_RECORD_LENGTH) > MAX_CLIENT_HELLO_BYTES) {
       return tooLarge();
     }
     if (buf.length < end) return INCOMPLETE;
@@ -156,7 +166,7 @@ function parseBody(buf: Buffer, start: number, end: number, consumed: number): C
   let p = start;
   if (end - p < 2 + RANDOM_LENGTH + 1) return invalid('reading client hello: truncated before the session id');
   // TLS 1.3 keeps legacy_version at 0x0303; anything not 0x03xx is not TLS.
-  if (buf[p] !== 0x03) return invalid(`reading client hello: version major ${buf[p]} is not TLS`);
+  if (buf[p] !== 0x03) return invalid(`reading client hello: version major ${buf[p]} is not TLS`, 'handshake_failure');
   p += 2 + RANDOM_LENGTH;
 
   const sessionIdLength = buf[p]!;
@@ -247,10 +257,13 @@ function readServerName(buf: Buffer, start: number, end: number): string | Inval
 /**
  * readHostName validates buf[start, end) as a DNS host name and returns it
  * lower-cased. Allowed bytes are letters, digits, '-', '_' and '.'; labels
- * are 1–63 bytes, so a leading, doubled or trailing dot (which RFC 6066
- * forbids) is rejected.
+ * are 1–63 bytes, so a leading or doubled dot is rejected. One trailing dot
+ * (the absolute form RFC 6066 forbids but curl and browsers send for
+ * `https://a.test./`) names the same host, so it is dropped, as it is from
+ * the Host header (normaliseHostname).
  */
-function readHostName(buf: Buffer, start: number, end: number): string | Invalid {
+function readHostName(buf: Buffer, start: number, fullEnd: number): string | Invalid {
+  const end = fullEnd - start > 1 && buf[fullEnd - 1] === 0x2e ? fullEnd - 1 : fullEnd;
   const length = end - start;
   if (length === 0) return invalid('reading server_name: empty host name');
   if (length > MAX_HOST_NAME_LENGTH) {
@@ -308,10 +321,10 @@ function readAlpn(buf: Buffer, start: number, end: number): string[] | Invalid {
   return protocols;
 }
 
-function invalid(reason: string): Invalid {
-  return { kind: 'invalid', reason };
+function invalid(reason: string, alert: HelloAlert = 'decode_error'): Invalid {
+  return { kind: 'invalid', reason, alert };
 }
 
 function tooLarge(): Invalid {
-  return invalid(`reading records: client hello exceeds ${MAX_CLIENT_HELLO_BYTES} bytes`);
+  return invalid(`reading records: client hello exceeds ${MAX_CLIENT_HELLO_BYTES} bytes`, 'handshake_failure');
 }
