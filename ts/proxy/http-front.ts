@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { ProxyContext } from './context.js';
 import { handleRequest, handleUpgrade, responseStarted } from './http-handler.js';
 import { FastFront } from './fast/fast-front.js';
+import { transportOf } from './tls/terminate.js';
 import { rawStatusResponse } from './http-responses.js';
 
 /**
@@ -13,7 +14,8 @@ import { rawStatusResponse } from './http-responses.js';
  */
 export class HttpFronts {
   readonly #servers = new Map<number, Server>();
-  readonly #httpSockets = new WeakSet<Socket>();
+  /** HTTP connections by the socket the tracker counts (the plain one under terminated TLS). */
+  readonly #httpSockets = new WeakMap<Socket, Socket>();
   readonly #ctx: ProxyContext;
   /** The fast path for plain HTTP/1.1; it hands Node the connections it does not serve. */
   readonly fast: FastFront;
@@ -25,7 +27,7 @@ export class HttpFronts {
 
   /** Counts a socket the fast path serves as an HTTP connection, for isIdleHttp. */
   markHttp(socket: Socket): void {
-    this.#httpSockets.add(socket);
+    this.#httpSockets.set(transportOf(socket), socket);
   }
 
   /**
@@ -39,13 +41,14 @@ export class HttpFronts {
 
   /** Gives a connection to Node's HTTP server for the port, for the rest of its life. */
   acceptNode(port: number, socket: Socket): void {
-    this.#httpSockets.add(socket);
+    this.markHttp(socket);
     this.#serverFor(port).emit('connection', socket);
   }
 
   /** Whether the socket is an HTTP connection with no request in flight (safe to close when draining). */
   isIdleHttp(socket: Socket): boolean {
-    return this.#httpSockets.has(socket) && this.#ctx.tracker.isIdle(socket);
+    const http = this.#httpSockets.get(socket);
+    return http !== undefined && this.#ctx.tracker.isIdle(http);
   }
 
   /** Drops the server of a port no longer bound; its open connections finish on their own. */

@@ -25,6 +25,14 @@ import type { ProxyContext } from '../context.js';
  * (disableRenegotiation(), which fails the connection if a renegotiation
  * handshake starts anyway).
  */
+/** The plain socket under each TLS socket this module made: the one the connection tracker counts. */
+const transports = new WeakMap<TLSSocket, Socket>();
+
+/** The accepted socket a terminated TLS socket runs on; the socket itself when it is not one of ours. */
+export function transportOf(socket: Socket): Socket {
+  return transports.get(socket as TLSSocket) ?? socket;
+}
+
 export function terminateTls(
   ctx: ProxyContext,
   socket: Socket,
@@ -35,6 +43,7 @@ export function terminateTls(
 ): void {
   socket.unshift(peeked);
   const tlsSocket = new TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: alpn });
+  transports.set(tlsSocket, socket);
   tlsSocket.disableRenegotiation();
   let secure = false;
   const handshakeTimer = setTimeout(() => fail(new Error(`TLS handshake not finished within timeouts.clientHelloMs (${ctx.timeouts.clientHelloMs} ms)`)), ctx.timeouts.clientHelloMs);
