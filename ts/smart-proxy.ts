@@ -19,6 +19,9 @@ import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
 import type { IRouteConfig } from './routing/types.js';
+import { buildRouteGraph, idlePorts } from './routing/route-graph.js';
+import type { IRouteGraph } from './routing/route-graph-types.js';
+import { RouteUpdateLog } from './routing/update-log.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
 
@@ -55,6 +58,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
   readonly #acmePorts: number[];
+  readonly #updateLog: RouteUpdateLog;
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
@@ -67,6 +71,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const timeouts = { ...defaultTimeouts, ...options.timeouts };
     const limits = { ...defaultLimits, ...options.limits };
     this.#limitReporter = new LimitReporter(this.#logger);
+    this.#updateLog = new RouteUpdateLog(this.#logger);
     this.#drainMs = timeouts.drainMs;
     this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
     this.certificateManager = new CertificateManager({
@@ -180,6 +185,27 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     });
   }
 
+  /**
+   * The routes by port, in the order they are tried, with what the
+   * combination means: routes that can never match (`shadowed`), plain TCP
+   * routes parsed as HTTP (`protocol`), redirects to themselves
+   * (`redirect-loop`). Built from the live table (before start(): from the
+   * routes given, throwing RouteValidationError if they are invalid); the
+   * warnings are computed once per table, so calling it is cheap.
+   */
+  getRouteGraph(): IRouteGraph {
+    if (this.#state === 'new') {
+      const table = this.routeManager.prepare(this.#routes, []).table;
+      return buildRouteGraph(table, idlePorts(table));
+    }
+    const table = this.routeManager.table;
+    const running = this.#state === 'running' || this.#state === 'starting';
+    return buildRouteGraph(table, {
+      listening: (port) => running && this.portManager.isPortBoundBySmartProxy(port),
+      refCount: (port) => (running ? this.portManager.getPortRefCount(port) : table.refCount(port)),
+    });
+  }
+
   /** Sorted ports with a listener. */
   getListeningPorts(): number[] {
     return this.portManager.getListeningPorts();
@@ -214,6 +240,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
     const { gained, lost } = this.#portDelta(prepared);
     await this.#acquirePorts(gained);
+    const before = this.routeManager.table;
     this.routeManager.commit(prepared);
     this.#routes = userRoutes;
     // The new table is live from here: a port that fails to let go is logged, not
@@ -226,8 +253,13 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       }
     }
     this.certificateManager.routesApplied(prepared.table);
+    try {
+      this.#updateLog.applied(before, prepared.table);
+    } catch (error) {
+      // Telling about the routes must never fail an update that is live already.
+      this.#logger.error({ err: error }, 'describing the applied routes');
+    }
     const ports = prepared.table.portNumbers();
-    this.#logger.debug({ routes: prepared.table.routes.length, ports }, 'routes applied');
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports });
   }
 

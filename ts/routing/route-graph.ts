@@ -1,0 +1,143 @@
+import { matchProfile } from './match-coverage.js';
+import { protocolFindings, redirectLoopFindings, type PortFinding } from './port-warnings.js';
+import type { Route } from './route.js';
+import type { IRouteGraph, IRouteGraphPort, IRouteGraphRoute, IRouteWarning, PortMode } from './route-graph-types.js';
+import type { PortTable, RouteTable } from './route-table.js';
+import { findShadowedRoutes } from './shadowing.js';
+
+/** What the port pool says about a port; the table alone cannot know. */
+export interface PortState {
+  listening(port: number): boolean;
+  refCount(port: number): number;
+}
+
+/** A port pool with nothing bound: the graph of a table that is not running (the CLI, before start()). */
+export function idlePorts(table: RouteTable): PortState {
+  return { listening: () => false, refCount: (port) => table.refCount(port) };
+}
+
+/** Builds the graph of a table: ports in ascending order, each with its routes in the order they are tried, and the table's warnings. */
+export function buildRouteGraph(table: RouteTable, ports: PortState): IRouteGraph {
+  const position = positions(table);
+  const internalCount = table.routes.filter((r) => r.internal).length;
+  const graphPorts: IRouteGraphPort[] = [];
+  for (const port of table.portNumbers()) {
+    const portTable = table.ports.get(port)!;
+    graphPorts.push({
+      port,
+      refCount: ports.refCount(port),
+      listening: ports.listening(port),
+      mode: portMode(portTable),
+      routes: triedOrder(portTable, position).map((route) => graphRoute(route, position, internalCount)),
+    });
+  }
+  return { ports: graphPorts, warnings: routeWarnings(table) };
+}
+
+export function portMode(table: PortTable): PortMode {
+  if (table.tls !== undefined) return table.http !== undefined ? 'tls+http' : 'tls';
+  return table.http !== undefined ? 'http' : 'tcp';
+}
+
+// A table is immutable, so its warnings are computed once, whoever asks first (the update's log or getRouteGraph()).
+const warningsByTable = new WeakMap<RouteTable, readonly IRouteWarning[]>();
+
+/** Every warning about a table, merged across the ports each one repeats on. Computed once per table. */
+export function routeWarnings(table: RouteTable): IRouteWarning[] {
+  let warnings = warningsByTable.get(table);
+  if (warnings === undefined) {
+    warnings = Object.freeze(mergeFindings(portFindings(table)));
+    warningsByTable.set(table, warnings);
+  }
+  return warnings.map((w) => ({ ...w, ports: w.ports.slice() }));
+}
+
+function portFindings(table: RouteTable): PortFinding[] {
+  const position = positions(table);
+  const found: PortFinding[] = [];
+  for (const portTable of table.ports.values()) {
+    found.push(...protocolFindings(portTable), ...redirectLoopFindings(portTable));
+    for (const index of [portTable.tls, portTable.http ?? portTable.tcp]) {
+      if (index === undefined) continue;
+      for (const { route, by, reason } of findShadowedRoutes(index.routes, position)) {
+        found.push({
+          kind: 'shadowed',
+          route,
+          by,
+          port: portTable.port,
+          describe: (where) => `route '${route.name}' can never match ${where}: route '${by.name}' ${reason}`,
+        });
+      }
+    }
+  }
+  return found;
+}
+
+/** One warning per (kind, route, other route), listing every port it holds on: a route on a port range warns once, not once per port. */
+function mergeFindings(findings: readonly PortFinding[]): IRouteWarning[] {
+  const merged = new Map<string, { first: PortFinding; ports: number[] }>();
+  for (const finding of findings) {
+    const key = `${finding.kind}\u0000${finding.route.name}\u0000${finding.by?.name ?? ''}`;
+    const entry = merged.get(key);
+    if (entry === undefined) merged.set(key, { first: finding, ports: [finding.port] });
+    else entry.ports.push(finding.port);
+  }
+  const warnings: IRouteWarning[] = [];
+  for (const { first, ports } of merged.values()) {
+    ports.sort((a, b) => a - b);
+    const warning: IRouteWarning = { route: first.route.name, kind: first.kind, port: ports[0]!, ports, message: first.describe(describePorts(ports)) };
+    if (first.by !== undefined) warning.by = first.by.name;
+    warnings.push(warning);
+  }
+  return warnings.sort((a, b) => a.port! - b.port! || a.route.localeCompare(b.route));
+}
+
+/** 'on port 80', 'on ports 80, 8080', 'on 1000 ports (8000-8999)'. */
+export function describePorts(ports: readonly number[]): string {
+  if (ports.length === 1) return `on port ${ports[0]}`;
+  if (ports.length <= 5) return `on ports ${ports.join(', ')}`;
+  return `on ${ports.length} ports (${ports[0]}-${ports.at(-1)})`;
+}
+
+/** Each route's place in the table: internal routes first, then the user's in the order given. */
+function positions(table: RouteTable): Map<Route, number> {
+  const position = new Map<Route, number>();
+  table.routes.forEach((route, i) => position.set(route, i));
+  return position;
+}
+
+function graphRoute(route: Route, position: ReadonlyMap<Route, number>, internalCount: number): IRouteGraphRoute {
+  return {
+    name: route.name,
+    internal: route.internal,
+    order: route.internal ? -1 : position.get(route)! - internalCount,
+    priority: route.priority,
+    layer: route.layer,
+  };
+}
+
+/** The port's routes as the matcher prefers them: TLS routes (tried first on a TLS port), then the plain ones. */
+function triedOrder(table: PortTable, position: ReadonlyMap<Route, number>): Route[] {
+  const byPrecedence = (a: Route, b: Route) =>
+    b.priority - a.priority ||
+    domainRank(b) - domainRank(a) ||
+    (b.path?.specificity ?? 0) - (a.path?.specificity ?? 0) ||
+    position.get(a)! - position.get(b)!;
+  const tls = [...(table.tls?.routes ?? [])].sort(byPrecedence);
+  const plain = [...(table.http ?? table.tcp)?.routes ?? []].sort(byPrecedence);
+  return [...tls, ...plain];
+}
+
+/**
+ * The best rank a route can reach for a host name, as RouteIndex ranks a
+ * hit: exact above wildcard (longer suffix first) above glob above any.
+ */
+function domainRank(route: Route): number {
+  let best = 0;
+  for (const key of matchProfile(route).domainKeys) {
+    const kind = key.slice(0, 2);
+    const rank = kind === 'e:' ? 3_000_000 : kind === 'w:' ? 2_000_000 + key.length - 1 : kind === 'g:' ? 1_000_000 : 0;
+    if (rank > best) best = rank;
+  }
+  return best;
+}
