@@ -118,14 +118,14 @@ function graphRoute(route: Route, position: ReadonlyMap<Route, number>, internal
 
 /** The port's routes as the matcher prefers them: TLS routes (tried first on a TLS port), then the plain ones. */
 function triedOrder(table: PortTable, position: ReadonlyMap<Route, number>): Route[] {
-  const byPrecedence = (a: Route, b: Route) =>
-    b.priority - a.priority ||
-    domainRank(b) - domainRank(a) ||
-    (b.path?.specificity ?? 0) - (a.path?.specificity ?? 0) ||
-    position.get(a)! - position.get(b)!;
-  const tls = [...(table.tls?.routes ?? [])].sort(byPrecedence);
-  const plain = [...(table.http ?? table.tcp)?.routes ?? []].sort(byPrecedence);
-  return [...tls, ...plain];
+  return [...sortByPrecedence(table.tls?.routes ?? [], position), ...sortByPrecedence((table.http ?? table.tcp)?.routes ?? [], position)];
+}
+
+function sortByPrecedence(routes: readonly Route[], position: ReadonlyMap<Route, number>): Route[] {
+  // Sort keys computed once per route, not once per comparison.
+  const keyed = routes.map((route) => ({ route, rank: domainRank(route), path: route.path?.specificity ?? 0, at: position.get(route)! }));
+  keyed.sort((a, b) => b.route.priority - a.route.priority || b.rank - a.rank || b.path - a.path || a.at - b.at);
+  return keyed.map((k) => k.route);
 }
 
 /**

@@ -26,17 +26,54 @@ export interface ShadowedRoute {
 export function findShadowedRoutes(routes: readonly Route[], position: ReadonlyMap<Route, number>): ShadowedRoute[] {
   const profiles = routes.filter((r) => !r.internal).map(matchProfile);
   if (profiles.length < 2) return [];
-  const strongest = strongestByBucket(profiles, position);
+  const buckets = strongestByBucket(profiles, position);
   const found: ShadowedRoute[] = [];
   for (const profile of profiles) {
-    const winner = findWinner(profile, strongest, position);
+    const winner = findWinner(profile, buckets, position);
     if (winner !== undefined) found.push({ route: profile.route, by: winner.route, reason: describeWin(winner, profile) });
   }
   return found;
 }
 
+/**
+ * A profile's bucket keys, and the keys of the buckets that could hold its
+ * winner grouped by domain, computed once per compiled route: routes live
+ * across updates, and building these strings was most of the cost.
+ */
+interface Lookup {
+  readonly ownKeys: readonly string[];
+  readonly candidates: readonly { readonly domainKey: string; readonly keys: readonly string[] }[];
+}
+
+const lookups = new WeakMap<MatchProfile, Lookup>();
+
+function lookupOf(profile: MatchProfile): Lookup {
+  let lookup = lookups.get(profile);
+  if (lookup === undefined) {
+    const pathKey = pathKeyOf(profile.path);
+    const ipKeys = profile.ipKey === '' ? [''] : [profile.ipKey, ''];
+    const pathKeys = coveringPathKeys(profile.path);
+    lookup = {
+      ownKeys: profile.domainKeys.map((domainKey) => bucketKey(domainKey, profile.ipKey, pathKey)),
+      // Any route covering this one covers its first domain pattern, so the buckets of that pattern's coverers are enough.
+      candidates: coveringDomainKeys(profile.domainKeys[0]!).map((domainKey) => ({
+        domainKey,
+        keys: ipKeys.flatMap((ipKey) => pathKeys.map((pathKey) => bucketKey(domainKey, ipKey, pathKey))),
+      })),
+    };
+    lookups.set(profile, lookup);
+  }
+  return lookup;
+}
+
 function bucketKey(domainKey: string, ipKey: string, pathKey: string): string {
   return `${domainKey}\u0000${ipKey}\u0000${pathKey}`;
+}
+
+/** Buckets by key (domain, clientIp, path pattern) holding the route tried first there, and the domain keys that have any. */
+interface Buckets {
+  readonly strongest: Map<string, MatchProfile>;
+  readonly domains: Set<string>;
 }
 
 function pathKeyOf(path: PathPatternShape | undefined): string {
@@ -45,17 +82,17 @@ function pathKeyOf(path: PathPatternShape | undefined): string {
 }
 
 /** Per bucket, the route tried first among those in it: highest priority, then earliest. */
-function strongestByBucket(profiles: readonly MatchProfile[], position: ReadonlyMap<Route, number>): Map<string, MatchProfile> {
+function strongestByBucket(profiles: readonly MatchProfile[], position: ReadonlyMap<Route, number>): Buckets {
   const strongest = new Map<string, MatchProfile>();
+  const domains = new Set<string>();
   for (const profile of profiles) {
-    const pathKey = pathKeyOf(profile.path);
-    for (const domainKey of profile.domainKeys) {
-      const key = bucketKey(domainKey, profile.ipKey, pathKey);
+    for (const key of lookupOf(profile).ownKeys) {
       const current = strongest.get(key);
       if (current === undefined || stronger(profile, current, position)) strongest.set(key, profile);
     }
+    for (const domainKey of profile.domainKeys) domains.add(domainKey);
   }
-  return strongest;
+  return { strongest, domains };
 }
 
 function stronger(a: MatchProfile, b: MatchProfile, position: ReadonlyMap<Route, number>): boolean {
@@ -63,16 +100,12 @@ function stronger(a: MatchProfile, b: MatchProfile, position: ReadonlyMap<Route,
   return position.get(a.route)! < position.get(b.route)!;
 }
 
-function findWinner(profile: MatchProfile, strongest: ReadonlyMap<string, MatchProfile>, position: ReadonlyMap<Route, number>): MatchProfile | undefined {
-  const ipKeys = profile.ipKey === '' ? [''] : [profile.ipKey, ''];
-  const pathKeys = coveringPathKeys(profile.path);
-  // Any route covering this one covers its first domain pattern, so the buckets of that pattern's coverers are enough.
-  for (const domainKey of coveringDomainKeys(profile.domainKeys[0]!)) {
-    for (const ipKey of ipKeys) {
-      for (const pathKey of pathKeys) {
-        const candidate = strongest.get(bucketKey(domainKey, ipKey, pathKey));
-        if (candidate !== undefined && alwaysWins(candidate, profile, position)) return candidate;
-      }
+function findWinner(profile: MatchProfile, buckets: Buckets, position: ReadonlyMap<Route, number>): MatchProfile | undefined {
+  for (const { domainKey, keys } of lookupOf(profile).candidates) {
+    if (!buckets.domains.has(domainKey)) continue;
+    for (const key of keys) {
+      const candidate = buckets.strongest.get(key);
+      if (candidate !== undefined && alwaysWins(candidate, profile, position)) return candidate;
     }
   }
   return undefined;
