@@ -21,6 +21,9 @@ function capturingLogger() {
   return { logger, lines, warnings: () => lines.filter((l) => l.level === 40) };
 }
 
+/** The update's log lines are written just after updateRoutes() resolves. */
+const logged = () => new Promise((resolve) => setImmediate(resolve));
+
 const forwardTo = (port: number) => ({ type: 'forward' as const, target: { host: '127.0.0.1', port } });
 
 t.test('an HTTP route joining a bare TCP forward: a protocol warning, logged once, and the banner really stops', async (t) => {
@@ -31,6 +34,7 @@ t.test('an HTTP route joining a bare TCP forward: a protocol warning, logged onc
   const relay: IRouteConfig = { name: 'relay', match: { ports: port }, action: forwardTo(echo.port) };
   const proxy = new SmartProxy({ host: '127.0.0.1', logger: log.logger, routes: [relay] });
   await proxy.start();
+  await logged();
   t.teardown(() => proxy.stop());
 
   const alone = proxy.getRouteGraph();
@@ -40,6 +44,7 @@ t.test('an HTTP route joining a bare TCP forward: a protocol warning, logged onc
 
   const web: IRouteConfig = { name: 'web', match: { ports: port, domains: 'web.test' }, action: forwardTo(echo.port) };
   await proxy.updateRoutes([relay, web]);
+  await logged();
   const graph = proxy.getRouteGraph();
   t.equal(graph.ports[0]?.mode, 'http');
   t.same(graph.ports[0]?.routes.map((r) => r.name), ['web', 'relay'], 'tried in match order: the domain route first');
@@ -52,9 +57,12 @@ t.test('an HTTP route joining a bare TCP forward: a protocol warning, logged onc
   t.equal(await tcpExchange(port, '', 300), '', 'what the warning says: the banner no longer reaches the client');
 
   await proxy.updateRoutes([relay, web]);
+  await logged();
   t.equal(log.warnings().filter((l) => l.kind === 'protocol').length, 1, 'the same warning is not logged again');
   await proxy.updateRoutes([relay]);
+  await logged();
   await proxy.updateRoutes([relay, web]);
+  await logged();
   t.equal(log.warnings().filter((l) => l.kind === 'protocol').length, 2, 'gone and back: told again');
 });
 
@@ -64,9 +72,11 @@ t.test('a route that can never match is named at warn when it is added, before a
   const api: IRouteConfig = { name: 'api', priority: 1, match: { ports: port, path: '/api/*' }, action: { type: 'static', static: { body: 'api' } } };
   const proxy = new SmartProxy({ host: '127.0.0.1', logger: log.logger, routes: [api] });
   await proxy.start();
+  await logged();
   t.teardown(() => proxy.stop());
   const v1: IRouteConfig = { name: 'api-v1', match: { ports: port, path: '/api/v1/*' }, action: { type: 'static', static: { body: 'v1' } } };
   await proxy.updateRoutes([api, v1]);
+  await logged();
   const warned = log.warnings().find((l) => l.kind === 'shadowed');
   t.match(warned, { route: 'api-v1', by: 'api', ports: [port] });
   t.match(warned?.msg, /route 'api-v1' can never match on port \d+: route 'api'/);
@@ -74,6 +84,7 @@ t.test('a route that can never match is named at warn when it is added, before a
 
   // The fix: a more specific route with the higher priority is not flagged.
   await proxy.updateRoutes([api, { ...v1, priority: 2 }]);
+  await logged();
   t.same(proxy.getRouteGraph().warnings, []);
   t.same(proxy.getRouteGraph().ports[0]?.routes.map((r) => r.name), ['api-v1', 'api']);
 });
@@ -92,6 +103,7 @@ t.test('before start() and after stop(): the graph of the given routes, nothing 
   t.match(before.ports, [{ port, refCount: 2, listening: false, mode: 'http' }]);
   t.match(before.warnings.find((w) => w.kind === 'shadowed'), { route: 'site', by: 'all' }, 'told before start()');
   await proxy.start();
+  await logged();
   t.equal(proxy.getRouteGraph().ports[0]?.listening, true);
   await proxy.stop();
   t.equal(proxy.getRouteGraph().ports[0]?.listening, false);
@@ -103,9 +115,11 @@ t.test('binding relationships in the logs: ports gained and lost at debug, count
   const route = (name: string, port: number): IRouteConfig => ({ name, match: { ports: port, domains: `${name}.test` }, action: { type: 'static', static: {} } });
   const proxy = new SmartProxy({ host: '127.0.0.1', logger: log.logger, routes: [route('a', p1), route('b', p1)] });
   await proxy.start();
+  await logged();
   t.teardown(() => proxy.stop());
   log.lines.length = 0;
   await proxy.updateRoutes([route('a', p1), route('c', p2)]);
+  await logged();
 
   const info = log.lines.filter((l) => l.level === 30 && l.msg === 'routes applied');
   t.equal(info.length, 1, 'one info line per update');
@@ -117,6 +131,7 @@ t.test('binding relationships in the logs: ports gained and lost at debug, count
 
   log.lines.length = 0;
   await proxy.updateRoutes([route('c', p2)]);
+  await logged();
   t.match(log.lines.find((l) => l.msg.startsWith('port bindings')), { gained: [], lost: [p1] });
   t.match(log.lines.find((l) => l.port === p1 && l.change !== undefined), { change: 'lost', refCount: 0 });
   t.match(log.lines.find((l) => l.msg === 'routes applied'), { portsLost: 1 });
