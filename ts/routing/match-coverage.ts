@@ -25,6 +25,7 @@ export interface MatchProfile {
 // Routes are immutable and shared between tables, so a profile outlives the update that made it.
 const profiles = new WeakMap<Route, MatchProfile>();
 
+/** The route's profile, built on first use and kept while the compiled route lives. */
 export function matchProfile(route: Route): MatchProfile {
   let profile = profiles.get(route);
   if (profile === undefined) {

@@ -38,6 +38,7 @@ export type PathPatternShape =
   | { kind: 'prefix'; prefix: string }
   | { kind: 'glob'; pattern: string; literal: string };
 
+/** Which of the three kinds `pattern` is; compilePathMatcher builds its matcher from this. */
 export function pathPatternShape(pattern: string): PathPatternShape {
   if (!globChars.test(pattern)) return { kind: 'exact', path: pattern };
   const prefix = pattern.endsWith('/*') || pattern.endsWith('/**') ? pattern.slice(0, pattern.lastIndexOf('/')) : undefined;

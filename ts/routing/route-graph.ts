@@ -34,6 +34,7 @@ export function buildRouteGraph(table: RouteTable, ports: PortState): IRouteGrap
   return { ports: graphPorts, warnings: routeWarnings(table) };
 }
 
+/** How the port's listener reads a new connection, from which indexes its table has (see PortTable). */
 export function portMode(table: PortTable): PortMode {
   if (table.tls !== undefined) return table.http !== undefined ? 'tls+http' : 'tls';
   return table.http !== undefined ? 'http' : 'tcp';
