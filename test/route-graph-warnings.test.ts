@@ -17,6 +17,7 @@ t.test('protocol: a bare TCP route on a port with HTTP routes', async (t) => {
   t.same(warnings([smtp, { name: 'web', match: { ports: 25, domains: 'w.test' }, action: forward }]), ['protocol smtp <- web 25']);
   t.same(warnings([smtp, { name: 'page', match: { ports: 25, path: '/x' }, action: { type: 'static', static: {} } }]), ['protocol smtp <- page 25']);
   t.same(warnings([smtp, { name: 'web', match: { ports: 26, domains: 'w.test' }, action: forward }]), [], 'other port');
+  t.same(warnings([{ name: 'deny', match: { ports: 25 }, action: { type: 'block' } }, { name: 'web', match: { ports: 25, domains: 'w.test' }, action: forward }]), [], 'a bare block is refused either way');
   t.same(
     warnings([smtp, { name: 'tls', match: { ports: 25, domains: 't.test' }, action: { ...forward, tls: { mode: 'passthrough' } } }]),
     [],

@@ -23,7 +23,8 @@ export interface PortFinding {
 export function protocolFindings(table: PortTable): PortFinding[] {
   const index = table.http;
   if (index === undefined) return [];
-  const tcpRoutes = index.routes.filter((r) => r.layer === 'tcp' && !r.internal);
+  // A bare block is refused either way; a forward is what stops working. (A socket handler here is a validation error.)
+  const tcpRoutes = index.routes.filter((r) => r.layer === 'tcp' && r.action.type === 'forward' && !r.internal);
   if (tcpRoutes.length === 0) return [];
   const httpRoute = index.routes.find((r) => r.layer === 'http' && !r.internal) ?? index.routes.find((r) => r.layer === 'http')!;
   const cause = httpRoute.internal ? `the proxy's own route '${httpRoute.name}' (there while an ACME HTTP-01 order is pending)` : `HTTP route '${httpRoute.name}'`;
@@ -33,7 +34,7 @@ export function protocolFindings(table: PortTable): PortFinding[] {
     by: httpRoute,
     port: table.port,
     describe: (where) =>
-      `route '${route.name}' is a plain TCP ${route.action.type} ${where}, which ${cause} also uses: connections there are parsed as HTTP, ` +
+      `route '${route.name}' is a plain TCP forward ${where}, which ${cause} also uses: connections there are parsed as HTTP, ` +
       `so '${route.name}' only receives what parses as HTTP (server-speaks-first protocols such as SMTP break); give one of them its own port`,
   }));
 }
