@@ -44,6 +44,8 @@ t.test('10,000 routes: the graph costs well under the update, and finds exactly 
 
   const updates: number[] = [];
   for (let run = 0; run < 5; run++) {
+    // Let the previous update's log (computed just after it resolves) run outside the measurement.
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const start = process.hrtime.bigint();
     await proxy.updateRoutes(routes(10_000, ports, 100, `-changed-${run}`));
     updates.push(ms(start));
@@ -62,7 +64,7 @@ t.test('10,000 routes: the graph costs well under the update, and finds exactly 
   }
   const update = median(updates);
   const graph = median(cold);
-  t.comment(`updateRoutes (one route changed in 10,000): ${update.toFixed(1)} ms, warnings included; graph of a new table: ${graph.toFixed(1)} ms; getRouteGraph(): ${median(warm).toFixed(1)} ms`);
+  t.comment(`updateRoutes (one route changed in 10,000): ${update.toFixed(1)} ms; graph of a new table: ${graph.toFixed(1)} ms; getRouteGraph(): ${median(warm).toFixed(1)} ms`);
   t.ok(graph < update * 2, `graph ${graph.toFixed(1)} ms against update ${update.toFixed(1)} ms (a pairwise comparison would take seconds)`);
 
   const graphNow = proxy.getRouteGraph();

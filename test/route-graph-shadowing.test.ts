@@ -48,6 +48,9 @@ t.test('wildcards and globs', async (t) => {
   t.same(shadowed([route('glob', { domains: 'api-*.test' }, 1), route('other', { domains: 'api-[0-9].test' })]), [], 'glob against another glob is not decided');
   t.same(shadowed([route('glob', { domains: 'api-*.test' }), route('exact', { domains: 'api-1.test' })]), [], 'same priority: exact beats glob');
   t.same(shadowed([route('g1', { domains: 'api-*.test' }), route('g2', { domains: 'api-*.test' })]), ['g2 <- g1'], 'identical globs');
+  t.same(shadowed([route('glob', { domains: 'api-*.test' }, 1), route('exact', { domains: 'api-1.test' })]), ['exact <- glob'], 'a glob above a name it matches');
+  t.same(shadowed([route('glob', { domains: 'api-*.test' }, 1), route('exact', { domains: 'web.test' })]), [], 'a glob above a name it does not match');
+  t.same(shadowed([route('glob', { domains: 'api-?.test' }, 1), route('exact', { domains: ['api-1.test', 'api-22.test'] })]), [], 'the glob must match every name');
 });
 
 t.test('a broader path above a narrower one', async (t) => {

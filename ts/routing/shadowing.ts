@@ -42,6 +42,10 @@ export function findShadowedRoutes(routes: readonly Route[], position: ReadonlyM
  */
 interface Lookup {
   readonly ownKeys: readonly string[];
+  /** The exact host name of the first domain pattern, which a glob route may cover. */
+  readonly exactName: string | undefined;
+  readonly ipKeys: readonly string[];
+  readonly pathKeys: readonly string[];
   readonly candidates: readonly { readonly domainKey: string; readonly keys: readonly string[] }[];
 }
 
@@ -53,10 +57,14 @@ function lookupOf(profile: MatchProfile): Lookup {
     const pathKey = pathKeyOf(profile.path);
     const ipKeys = profile.ipKey === '' ? [''] : [profile.ipKey, ''];
     const pathKeys = coveringPathKeys(profile.path);
+    const first = profile.domainKeys[0]!;
     lookup = {
       ownKeys: profile.domainKeys.map((domainKey) => bucketKey(domainKey, profile.ipKey, pathKey)),
+      exactName: first.startsWith('e:') ? first.slice(2) : undefined,
+      ipKeys,
+      pathKeys,
       // Any route covering this one covers its first domain pattern, so the buckets of that pattern's coverers are enough.
-      candidates: coveringDomainKeys(profile.domainKeys[0]!).map((domainKey) => ({
+      candidates: coveringDomainKeys(first).map((domainKey) => ({
         domainKey,
         keys: ipKeys.flatMap((ipKey) => pathKeys.map((pathKey) => bucketKey(domainKey, ipKey, pathKey))),
       })),
@@ -74,7 +82,16 @@ function bucketKey(domainKey: string, ipKey: string, pathKey: string): string {
 interface Buckets {
   readonly strongest: Map<string, MatchProfile>;
   readonly domains: Set<string>;
+  /** Glob domain keys with their matchers, when few enough to try against every exact-domain route. */
+  readonly globs: ReadonlyMap<string, (name: string) => boolean>;
 }
+
+/**
+ * Globs cannot be looked up by name: each is matched against each route with
+ * an exact first domain. Past this many that costs more than it finds, and
+ * those routes are simply not checked against globs.
+ */
+const maxGlobsTried = 16;
 
 function pathKeyOf(path: PathPatternShape | undefined): string {
   if (path === undefined) return 'none';
@@ -92,7 +109,13 @@ function strongestByBucket(profiles: readonly MatchProfile[], position: Readonly
     }
     for (const domainKey of profile.domainKeys) domains.add(domainKey);
   }
-  return { strongest, domains };
+  const globs = new Map<string, (name: string) => boolean>();
+  for (const profile of profiles) {
+    for (const domain of profile.route.domains ?? []) {
+      if (domain.kind === 'glob') globs.set(`g:${domain.pattern}`, (name) => domain.matcher.match(name));
+    }
+  }
+  return { strongest, domains, globs: globs.size <= maxGlobsTried ? globs : new Map() };
 }
 
 function stronger(a: MatchProfile, b: MatchProfile, position: ReadonlyMap<Route, number>): boolean {
@@ -106,6 +129,22 @@ function findWinner(profile: MatchProfile, buckets: Buckets, position: ReadonlyM
     for (const key of keys) {
       const candidate = buckets.strongest.get(key);
       if (candidate !== undefined && alwaysWins(candidate, profile, position)) return candidate;
+    }
+  }
+  return globWinner(profile, buckets, position);
+}
+
+/** A glob route that covers this route's exact host name (and the rest of its match) and always wins. */
+function globWinner(profile: MatchProfile, buckets: Buckets, position: ReadonlyMap<Route, number>): MatchProfile | undefined {
+  const { exactName, ipKeys, pathKeys } = lookupOf(profile);
+  if (exactName === undefined) return undefined;
+  for (const [key, matches] of buckets.globs) {
+    if (!matches(exactName)) continue;
+    for (const ipKey of ipKeys) {
+      for (const pathKey of pathKeys) {
+        const candidate = buckets.strongest.get(bucketKey(key, ipKey, pathKey));
+        if (candidate !== undefined && alwaysWins(candidate, profile, position)) return candidate;
+      }
     }
   }
   return undefined;
