@@ -18,20 +18,33 @@ export function idlePorts(table: RouteTable): PortState {
 
 /** Builds the graph of a table: ports in ascending order, each with its routes in the order they are tried, and the table's warnings. */
 export function buildRouteGraph(table: RouteTable, ports: PortState): IRouteGraph {
-  const position = positions(table);
-  const internalCount = table.routes.filter((r) => r.internal).length;
-  const graphPorts: IRouteGraphPort[] = [];
-  for (const port of table.portNumbers()) {
-    const portTable = table.ports.get(port)!;
-    graphPorts.push({
-      port,
-      refCount: ports.refCount(port),
-      listening: ports.listening(port),
-      mode: portMode(portTable),
-      routes: triedOrder(portTable, position).map((route) => graphRoute(route, position, internalCount)),
-    });
-  }
+  const graphPorts = portOrders(table).map(({ port, mode, routes }) => ({
+    port,
+    refCount: ports.refCount(port),
+    listening: ports.listening(port),
+    mode,
+    routes: routes.map((route) => ({ ...route })),
+  }));
   return { ports: graphPorts, warnings: routeWarnings(table) };
+}
+
+type PortOrder = Omit<IRouteGraphPort, 'refCount' | 'listening'>;
+
+// Like the warnings, a table's route order never changes: sorted once, copied out per call.
+const ordersByTable = new WeakMap<RouteTable, readonly PortOrder[]>();
+
+function portOrders(table: RouteTable): readonly PortOrder[] {
+  let orders = ordersByTable.get(table);
+  if (orders === undefined) {
+    const position = positions(table);
+    const internalCount = table.routes.filter((r) => r.internal).length;
+    orders = table.portNumbers().map((port) => {
+      const portTable = table.ports.get(port)!;
+      return { port, mode: portMode(portTable), routes: triedOrder(portTable, position).map((route) => graphRoute(route, position, internalCount)) };
+    });
+    ordersByTable.set(table, orders);
+  }
+  return orders;
 }
 
 /** How the port's listener reads a new connection, from which indexes its table has (see PortTable). */
@@ -100,10 +113,16 @@ export function describePorts(ports: readonly number[]): string {
   return `on ${ports.length} ports (${ports[0]}-${ports.at(-1)})`;
 }
 
-/** Each route's place in the table: internal routes first, then the user's in the order given. */
-function positions(table: RouteTable): Map<Route, number> {
-  const position = new Map<Route, number>();
-  table.routes.forEach((route, i) => position.set(route, i));
+const positionsByTable = new WeakMap<RouteTable, ReadonlyMap<Route, number>>();
+
+/** Each route's place in the table: internal routes first, then the user's in the order given. Shared by the warnings and the route order. */
+function positions(table: RouteTable): ReadonlyMap<Route, number> {
+  let position = positionsByTable.get(table);
+  if (position === undefined) {
+    const map = new Map<Route, number>();
+    table.routes.forEach((route, i) => map.set(route, i));
+    positionsByTable.set(table, (position = map));
+  }
   return position;
 }
 
