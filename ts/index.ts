@@ -31,6 +31,7 @@ export type {
   SocketHandler,
   ISocketHandlerContext,
 } from './routing/types.js';
+export type { IRouteGraph, IRouteGraphPort, IRouteGraphRoute, IRouteWarning, RouteWarningKind, PortMode, RouteGraphLayer } from './routing/route-graph-types.js';
 export {
   SmartProxyError,
   PortInUseError,

@@ -33,6 +33,9 @@ import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing
 import type { RouteTable } from './routing/route-table.js';
 import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
 import type { IRouteConfig } from './routing/types.js';
+import { buildRouteGraph, idlePorts } from './routing/route-graph.js';
+import type { IRouteGraph } from './routing/route-graph-types.js';
+import { RouteUpdateLog } from './routing/update-log.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
 
@@ -77,6 +80,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
   readonly #acmePorts: number[];
+  readonly #updateLog: RouteUpdateLog;
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
@@ -89,6 +93,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.#routes = this.#routeManager.capture(options.routes);
     const settings = (this.#settings = new LiveSettings(options));
     this.#limitReporter = new LimitReporter(this.#logger);
+    this.#updateLog = new RouteUpdateLog(this.#logger);
     this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
     this.#certificates = new CertificateManager({
       logger: this.#logger,
@@ -227,6 +232,27 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     });
   }
 
+  /**
+   * The routes by port, in the order they are tried, with what the
+   * combination means: routes that can never match (`shadowed`), plain TCP
+   * routes parsed as HTTP (`protocol`), redirects to themselves
+   * (`redirect-loop`). Built from the live table (before start(): from the
+   * routes given, throwing RouteValidationError if they are invalid); the
+   * warnings are computed once per table, so calling it is cheap.
+   */
+  getRouteGraph(): IRouteGraph {
+    if (this.#state === 'new') {
+      const table = this.#routeManager.prepare(this.#routes, []).table;
+      return buildRouteGraph(table, idlePorts(table));
+    }
+    const table = this.#routeManager.table;
+    const running = this.#state === 'running' || this.#state === 'starting';
+    return buildRouteGraph(table, {
+      listening: (port) => running && this.portManager.isPortBoundBySmartProxy(port),
+      refCount: (port) => (running ? this.portManager.getPortRefCount(port) : table.refCount(port)),
+    });
+  }
+
   /** Sorted ports with a listener. */
   getListeningPorts(): number[] {
     return this.#ports.getListeningPorts();
@@ -275,7 +301,16 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     }
     this.#certificates.routesApplied(prepared.table);
     warnUnverifiedUpstreams(prepared.table.routes, this.#logger);
-    logRoutesChanged(this.#logger, before, prepared);
+    // Logged just after the update resolves: the warnings of 10,000 routes cost ~12 ms the caller need not wait for.
+    const after = prepared.table;
+    setImmediate(() => {
+      try {
+        this.#updateLog.applied(before, after);
+      } catch (error) {
+        // Describing the routes must never fail an update that is live already.
+        this.#logger.error({ err: error }, 'describing the applied routes');
+      }
+    });
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports: prepared.table.portNumbers() });
   }
 
@@ -386,18 +421,3 @@ function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Om
   };
 }
 
-/**
- * The one info line per applied update: how many routes, and which ports
- * were gained and lost. Kept in one small function (route-graph logging
- * at update time is being added next to it).
- */
-function logRoutesChanged(logger: Logger, before: RouteTable, after: PreparedRoutes): void {
-  const ports = after.table.portNumbers();
-  const gained = ports.filter((port) => !before.ports.has(port));
-  const lost = before.portNumbers().filter((port) => !after.table.ports.has(port));
-  const change = [gained.length > 0 ? `+${gained.join(' +')}` : '', lost.length > 0 ? `-${lost.join(' -')}` : ''].filter(Boolean).join(' ');
-  logger.info(
-    { routes: after.userRoutes.length, internalRoutes: after.internalRoutes.length, ports, gained, lost },
-    `routes applied: ${after.userRoutes.length} route${after.userRoutes.length === 1 ? '' : 's'} on ${ports.length} port${ports.length === 1 ? '' : 's'}${change ? ` (ports ${change})` : ''}`,
-  );
-}

@@ -2,9 +2,10 @@
 /**
  * The `smartproxy` command:
  *   smartproxy --config proxy.json [--watch]   run the proxy from a config file
- *   smartproxy validate proxy.json             report every problem in a config file
- * `validate` and `--config` run the same checks (the option table, every
- * route, certificates and port conflicts), so a file that validates starts.
+ *   smartproxy validate proxy.json             report every problem in a config file, and every warning
+ *   smartproxy routes --config proxy.json      print the route graph: port → mode → routes in match order
+ * `validate`, `routes` and `--config` run the same checks (the option table,
+ * every route, certificates and port conflicts), so a file that validates starts.
  * SIGHUP (or a change to the file with --watch) re-applies the file: routes,
  * logLevel, timeouts, limits and trustedProxies live; options that need a
  * restart (host, acme) are named in one warning. An invalid file is reported
@@ -19,10 +20,13 @@ import type { LogLevel } from '../options.js';
 import { SmartProxy } from '../smart-proxy.js';
 import { ConfigFileError, formatProblems, loadConfigFile, type ConfigFile } from './config-file.js';
 import { watchFile } from './watch-file.js';
+import type { IRouteGraph } from '../routing/route-graph-types.js';
+import { formatRouteTree } from './route-tree.js';
 
 const usage = `usage:
   smartproxy --config <file.json|file.yaml> [--watch]
   smartproxy validate <file>
+  smartproxy routes --config <file>
 options:
   -c, --config   the config file to run
   -w, --watch    re-apply the file when it changes (SIGHUP always does)
@@ -40,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  if (positionals[0] === 'validate') return validate(positionals[1]);
+  if (positionals[0] === 'validate') return validate(positionals[1] ?? values.config);
+  if (positionals[0] === 'routes') return printRoutes(values.config ?? positionals[1]);
   if (values.config === undefined || positionals.length > 0) {
     process.stderr.write(`${usage}\n`);
     return 2;
@@ -61,15 +66,37 @@ async function prepare(path: string, logger: Logger, level?: LogLevel): Promise<
   return { config, proxy };
 }
 
+/** Reports every problem (exit 1) or, for a valid file, its warnings (still exit 0: warnings never block). */
 async function validate(path: string | undefined): Promise<number> {
+  const loaded = await loadGraph(path);
+  if (typeof loaded === 'number') return loaded;
+  const { config, graph } = loaded;
+  const warnings = graph.warnings;
+  process.stdout.write(`${path}: ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, valid${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}\n`);
+  for (const warning of warnings) process.stdout.write(`  ${warning.route} (${warning.kind}): ${warning.message}\n`);
+  return 0;
+}
+
+/** Prints the route graph of a config file as a tree, warnings beside their routes. */
+async function printRoutes(path: string | undefined): Promise<number> {
+  const loaded = await loadGraph(path);
+  if (typeof loaded === 'number') return loaded;
+  const { config, graph } = loaded;
+  const ports = graph.ports.length;
+  process.stdout.write(`${path}: ${config.routes.length} route${config.routes.length === 1 ? '' : 's'} on ${ports} port${ports === 1 ? '' : 's'}, ${graph.warnings.length} warning${graph.warnings.length === 1 ? '' : 's'}\n`);
+  process.stdout.write(`${formatRouteTree(graph, config.routes)}\n`);
+  return 0;
+}
+
+/** The file's config and the graph of its routes, or the exit status after printing why there is none. */
+async function loadGraph(path: string | undefined): Promise<{ config: ConfigFile; graph: IRouteGraph } | number> {
   if (path === undefined) {
     process.stderr.write(`${usage}\n`);
     return 2;
   }
   try {
-    const { config } = await prepare(path, defaultLogger('silent'), 'silent');
-    process.stdout.write(`${path}: ${config.routes.length} route${config.routes.length === 1 ? '' : 's'}, valid\n`);
-    return 0;
+    const { config, proxy } = await prepare(path, defaultLogger('silent'), 'silent');
+    return { config, graph: proxy.getRouteGraph() };
   } catch (error) {
     process.stderr.write(`${describe(error)}\n`);
     return 1;

@@ -26,12 +26,33 @@ export function pathPatternProblem(pattern: unknown): string | undefined {
   return globSyntaxProblem(pattern, true);
 }
 
+/**
+ * The three kinds of path pattern the matcher tells apart. Exported so the
+ * route graph reasons about a pattern exactly as the matcher compiles it.
+ * - `exact`: no glob characters; matches that path only.
+ * - `prefix`: `/p/*` or `/p/**` with a literal `p`; matches `p` and below.
+ * - `glob`: anything else; `literal` is the text before the first glob character.
+ */
+export type PathPatternShape =
+  | { kind: 'exact'; path: string }
+  | { kind: 'prefix'; prefix: string }
+  | { kind: 'glob'; pattern: string; literal: string };
+
+/** Which of the three kinds `pattern` is; compilePathMatcher builds its matcher from this. */
+export function pathPatternShape(pattern: string): PathPatternShape {
+  if (!globChars.test(pattern)) return { kind: 'exact', path: pattern };
+  const prefix = pattern.endsWith('/*') || pattern.endsWith('/**') ? pattern.slice(0, pattern.lastIndexOf('/')) : undefined;
+  if (prefix !== undefined && !globChars.test(prefix)) return { kind: 'prefix', prefix };
+  return { kind: 'glob', pattern, literal: pattern.slice(0, pattern.search(globChars)) };
+}
+
 export function compilePathMatcher(pattern: string): PathMatcher {
-  if (!globChars.test(pattern)) {
+  const shape = pathPatternShape(pattern);
+  if (shape.kind === 'exact') {
     return { pattern, specificity: 100_000 + pattern.length, matches: (path) => path === pattern };
   }
-  const prefix = pattern.endsWith('/*') || pattern.endsWith('/**') ? pattern.slice(0, pattern.lastIndexOf('/')) : undefined;
-  if (prefix !== undefined && !globChars.test(prefix)) {
+  if (shape.kind === 'prefix') {
+    const { prefix } = shape;
     const withSlash = prefix + '/';
     return {
       pattern,
@@ -40,6 +61,5 @@ export function compilePathMatcher(pattern: string): PathMatcher {
     };
   }
   const glob = new Minimatch(pattern, { dot: true, nocomment: true, nonegate: true });
-  const literal = pattern.slice(0, pattern.search(globChars));
-  return { pattern, specificity: literal.length, matches: (path) => glob.match(path) };
+  return { pattern, specificity: shape.literal.length, matches: (path) => glob.match(path) };
 }
