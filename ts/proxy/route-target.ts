@@ -1,4 +1,4 @@
-import type { Agent, IncomingMessage, RequestOptions } from 'node:http';
+import type { Agent, RequestOptions } from 'node:http';
 import type { Route } from '../routing/route.js';
 import { upstreamTlsOptions } from './tls/upstream-tls.js';
 
@@ -22,7 +22,7 @@ export function pickTarget(route: Route, incomingPort: number): { host: string; 
  */
 export function upstreamRequestOptions(
   target: { host: string; port: number },
-  req: IncomingMessage,
+  req: { readonly method?: string | undefined; readonly url?: string | undefined },
   headers: string[],
   requestHost: string | undefined,
   reencrypt: Route | undefined,
