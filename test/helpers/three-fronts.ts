@@ -32,12 +32,14 @@ export interface ThreeFronts {
    * or nothing arrived for `quietMs`.
    */
   send(front: Front, bytes: string | Buffer, quietMs?: number): Promise<string>;
+  /** Points every forward route at another upstream, through updateRoutes(). */
+  retarget(upstreamPort: number): Promise<void>;
 }
 
 export async function startThreeFronts(t: Teardown, upstreamPort: number, options: Partial<ISmartProxyOptions> = {}): Promise<ThreeFronts> {
   const plainPort = await getFreePort();
   const tlsPort = await getFreePort();
-  const routesFor = (port: number, tlsMode: boolean): IRouteConfig[] => {
+  const routesFor = (port: number, tlsMode: boolean, upstreamPort: number): IRouteConfig[] => {
     const tlsAction = tlsMode ? { tls: { mode: 'terminate' as const, certificate: { key: certificate.key, cert: certificate.cert } } } : {};
     return [
       { name: `handover-${port}`, match: { ports: port, domains: 'p.test', path: '/handover' }, action: { type: 'static', static: { status: 200, body: 'handover' }, ...tlsAction } },
@@ -45,7 +47,8 @@ export async function startThreeFronts(t: Teardown, upstreamPort: number, option
       { name: `app-${port}`, match: { ports: port, domains: tlsMode ? 'p.test' : '*' }, action: { type: 'forward', target: { host: '127.0.0.1', port: upstreamPort }, ...tlsAction } },
     ];
   };
-  const proxy = await startProxy(t, [...routesFor(plainPort, false), ...routesFor(tlsPort, true)], options);
+  const allRoutes = (upstream: number) => [...routesFor(plainPort, false, upstream), ...routesFor(tlsPort, true, upstream)];
+  const proxy = await startProxy(t, allRoutes(upstreamPort), options);
 
   const connect = async (front: Front): Promise<net.Socket> => {
     if (front === 'tls') {
@@ -74,7 +77,9 @@ export async function startThreeFronts(t: Teardown, upstreamPort: number, option
     return reply;
   };
 
-  return { proxy, plainPort, tlsPort, connect, send };
+  const retarget = (port: number) => proxy.updateRoutes(allRoutes(port));
+
+  return { proxy, plainPort, tlsPort, connect, send, retarget };
 }
 
 /** Resolves once `text` has arrived on the socket (what came with it is dropped). */
