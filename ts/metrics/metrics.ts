@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { LimitName } from '../options.js';
 
 /** Traffic counters of one route or one port. Counters only grow; `active` goes up and down. */
@@ -12,6 +13,8 @@ export interface ITrafficCounters {
 export interface IPortMetrics extends ITrafficCounters {
   /** Live routes on the port (its listener's reference count). */
   refCount: number;
+  /** Requests the proxy answered itself on this port, by status: 400, 404, 408, 421, 431, 501, 503 (no route, refused, over a limit). */
+  answeredByProxy: Record<string, number>;
 }
 
 export interface ICertificateMetrics {
@@ -35,6 +38,40 @@ function counters(): ITrafficCounters {
 }
 
 /**
+ * A socket whose bytes feed some counters while it is open: what it had
+ * moved when last added is kept, so a scrape adds only what is new and a
+ * long download or tunnel shows up while it runs, not when it ends.
+ */
+export class Meter {
+  readonly socket: Socket;
+  readonly counters: readonly ITrafficCounters[];
+  read: number;
+  written: number;
+
+  constructor(socket: Socket, counters: readonly ITrafficCounters[], read: number, written: number) {
+    this.socket = socket;
+    this.counters = counters;
+    this.read = read;
+    this.written = written;
+  }
+
+  /** Adds the bytes moved since the last flush to every counter. */
+  flush(): void {
+    const read = this.socket.bytesRead;
+    const written = this.socket.bytesWritten;
+    const inDelta = read - this.read;
+    const outDelta = written - this.written;
+    if (inDelta === 0 && outDelta === 0) return;
+    this.read = read;
+    this.written = written;
+    for (const c of this.counters) {
+      c.bytesIn += inDelta;
+      c.bytesOut += outDelta;
+    }
+  }
+}
+
+/**
  * The proxy's counters, kept as plain numbers updated in place: counting
  * costs a property increment on the hot path and nothing is allocated per
  * connection or request.
@@ -43,7 +80,30 @@ export class MetricsCollector {
   readonly total = counters();
   readonly #routes = new Map<string, ITrafficCounters>();
   readonly #ports = new Map<number, ITrafficCounters>();
+  readonly #answered = new Map<number, Record<string, number>>();
+  /** Open meters, flushed on every snapshot. */
+  readonly #meters = new Set<Meter>();
   readonly #startedAt = Date.now();
+
+  /** Starts counting `socket`'s bytes (from `read`/`written` on) into `into`, until unmetered. */
+  meter(socket: Socket, into: readonly ITrafficCounters[], read = socket.bytesRead, written = socket.bytesWritten): Meter {
+    const meter = new Meter(socket, into, read, written);
+    this.#meters.add(meter);
+    return meter;
+  }
+
+  /** Adds the meter's last bytes and stops it. */
+  unmeter(meter: Meter): void {
+    meter.flush();
+    this.#meters.delete(meter);
+  }
+
+  /** A request the proxy answered itself (no route, refused, over a limit), per port and status. */
+  answered(port: number, status: number): void {
+    let byStatus = this.#answered.get(port);
+    if (byStatus === undefined) this.#answered.set(port, (byStatus = {}));
+    byStatus[status] = (byStatus[status] ?? 0) + 1;
+  }
 
   route(name: string): ITrafficCounters {
     let entry = this.#routes.get(name);
@@ -57,55 +117,53 @@ export class MetricsCollector {
     return entry;
   }
 
-  connectionOpened(port: number): void {
+  /** An accepted client connection, counted on its port and in total while it is open; returns its meter for connectionClosed. */
+  connectionOpened(port: number, socket: Socket): Meter {
     const p = this.port(port);
     p.activeConnections++;
     p.totalConnections++;
     this.total.activeConnections++;
     this.total.totalConnections++;
+    return this.meter(socket, [p, this.total], 0, 0);
   }
 
-  connectionClosed(port: number, bytesIn: number, bytesOut: number): void {
-    const p = this.port(port);
-    p.activeConnections--;
-    p.bytesIn += bytesIn;
-    p.bytesOut += bytesOut;
+  connectionClosed(port: number, meter: Meter): void {
+    this.unmeter(meter);
+    this.port(port).activeConnections--;
     this.total.activeConnections--;
-    this.total.bytesIn += bytesIn;
-    this.total.bytesOut += bytesOut;
   }
 
-  /** A whole connection matched to a route (TCP, passthrough, socket handler). */
-  routeConnectionOpened(name: string): ITrafficCounters {
+  /**
+   * A connection (or a request in flight) held by a route: counted in the
+   * route's active and total connections, its bytes from `read`/`written` on.
+   */
+  routeConnectionOpened(name: string, socket: Socket, read = 0, written = 0): Meter {
     const r = this.route(name);
     r.activeConnections++;
     r.totalConnections++;
-    return r;
+    return this.meter(socket, [r], read, written);
   }
 
-  routeConnectionClosed(counters: ITrafficCounters, bytesIn: number, bytesOut: number): void {
-    counters.activeConnections--;
-    counters.bytesIn += bytesIn;
-    counters.bytesOut += bytesOut;
+  routeConnectionClosed(meter: Meter): void {
+    this.unmeter(meter);
+    meter.counters[0]!.activeConnections--;
   }
 
-  /** One HTTP request answered by a route, with the bytes it moved on the client connection. */
-  request(name: string, port: number, bytesIn: number, bytesOut: number): void {
-    const r = this.route(name);
-    r.requests++;
-    r.bytesIn += bytesIn;
-    r.bytesOut += bytesOut;
+  /** One HTTP request answered by a route (its bytes come through the route's meter). */
+  request(name: string, port: number): void {
+    this.route(name).requests++;
     this.port(port).requests++;
     this.total.requests++;
   }
 
   snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Partial<Record<LimitName, number>> }): IMetrics {
+    for (const meter of this.#meters) meter.flush();
     const routes: Record<string, ITrafficCounters> = {};
     for (const [name, c] of this.#routes) routes[name] = { ...c };
     const ports: Record<string, IPortMetrics> = {};
     const allPorts = new Set([...this.#ports.keys(), ...extra.refCounts.keys()]);
     for (const port of [...allPorts].sort((a, b) => a - b)) {
-      ports[port] = { ...(this.#ports.get(port) ?? counters()), refCount: extra.refCounts.get(port) ?? 0 };
+      ports[port] = { ...(this.#ports.get(port) ?? counters()), refCount: extra.refCounts.get(port) ?? 0, answeredByProxy: { ...this.#answered.get(port) } };
     }
     return {
       ...this.total,

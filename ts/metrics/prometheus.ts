@@ -31,6 +31,10 @@ export function renderPrometheus(metrics: IMetrics): string {
   traffic('smartproxy_port', 'per port', Object.entries(metrics.ports).map(([port, c]) => [{ port }, c]));
   family('smartproxy_port_routes', 'gauge', 'Routes using the port (the listener reference count).');
   for (const [port, c] of Object.entries(metrics.ports)) sample('smartproxy_port_routes', { port }, c.refCount);
+  family('smartproxy_port_proxy_answers_total', 'counter', 'Requests the proxy answered itself (no route, refused, over a limit), by status.');
+  for (const [port, c] of Object.entries(metrics.ports)) {
+    for (const [status, count] of Object.entries(c.answeredByProxy)) sample('smartproxy_port_proxy_answers_total', { port, status }, count);
+  }
   family('smartproxy_certificate_expiry_timestamp_seconds', 'gauge', 'When each certificate expires, as a Unix timestamp.');
   for (const cert of metrics.certificates) {
     if (cert.expiryDate !== undefined) sample('smartproxy_certificate_expiry_timestamp_seconds', { domain: cert.domain, source: cert.source }, Math.floor(cert.expiryDate.getTime() / 1000));

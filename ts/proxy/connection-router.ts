@@ -68,8 +68,8 @@ export class ConnectionRouter {
       socket.once('close', () => ctx.clientLimits.release(clientIp));
     }
     ctx.tracker.add(socket);
-    ctx.metrics.connectionOpened(port);
-    socket.once('close', () => ctx.metrics.connectionClosed(port, socket.bytesRead, socket.bytesWritten));
+    const meter = ctx.metrics.connectionOpened(port, socket);
+    socket.once('close', () => ctx.metrics.connectionClosed(port, meter));
     return true;
   }
 
@@ -173,10 +173,10 @@ export class ConnectionRouter {
       return false;
     }
     state.connections++;
-    const counters = ctx.metrics.routeConnectionOpened(route.name);
+    const meter = ctx.metrics.routeConnectionOpened(route.name, socket);
     socket.once('close', () => {
       state.connections--;
-      ctx.metrics.routeConnectionClosed(counters, socket.bytesRead, socket.bytesWritten);
+      ctx.metrics.routeConnectionClosed(meter);
     });
     const lifetime = routeTimeout(ctx, route, 'maxLifetimeMs');
     if (lifetime > 0 && lifetime !== ctx.timeouts.maxLifetimeMs) limitLifetime(socket, lifetime);

@@ -73,6 +73,8 @@ export class HttpFronts {
       requestTimeout: 0,
       keepAliveTimeout: ctx.timeouts.keepAliveMs,
       maxHeaderSize: ctx.limits.maxHeaderBytes,
+      // The router refuses a request without Host itself, on every engine, and counts it.
+      requireHostHeader: false,
       // Checked every second; Node's default of 30 s would let slowloris clients linger far past headersTimeout.
       connectionsCheckingInterval: 1000,
     });
@@ -89,6 +91,7 @@ export class HttpFronts {
       const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       if (status === 408) ctx.limitReporter.hit('timeouts.headersMs', { port });
       if (status === 431) ctx.limitReporter.hit('maxHeaderBytes', { port, max: ctx.limits.maxHeaderBytes });
+      ctx.metrics.answered(port, status);
       socket.end(rawStatusResponse(status, undefined, true));
     });
     // Node starts its header/request timeout checks when a server starts

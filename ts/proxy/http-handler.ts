@@ -40,6 +40,13 @@ export interface RoutableRequest {
  * update applies from the next request on.
  */
 export function matchRequest(ctx: ProxyContext, port: number, req: RoutableRequest): Matched {
+  const matched = routeRequest(ctx, port, req);
+  // Every refusal of the router is the proxy's own answer, whichever engine writes it.
+  if ('status' in matched) ctx.metrics.answered(port, matched.status);
+  return matched;
+}
+
+function routeRequest(ctx: ProxyContext, port: number, req: RoutableRequest): Matched {
   const socket = req.socket;
   const secure = (socket as TLSSocket).encrypted === true;
   const portTable = ctx.routes.table.ports.get(port);
@@ -97,6 +104,12 @@ function framingRefusal(req: IncomingMessage): { status: number; detail: string 
   return undefined;
 }
 
+/** Answers a request the proxy refuses itself, counted per port and status. */
+function refuse(ctx: ProxyContext, port: number, status: number, answer: () => void): void {
+  ctx.metrics.answered(port, status);
+  answer();
+}
+
 function hostHeaderCount(raw: readonly string[]): number {
   let count = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -131,13 +144,13 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
     if (responding.get(req.socket) === res) responding.delete(req.socket);
   });
   const refusal = framingRefusal(req);
-  if (refusal !== undefined) return sendStatus(res, refusal.status, refusal.detail, true);
+  if (refusal !== undefined) return refuse(ctx, port, refusal.status, () => sendStatus(res, refusal.status, refusal.detail, true));
   const matched = matchRequest(ctx, port, req);
   if ('status' in matched) return sendStatus(res, matched.status, matched.detail);
   const { route, facts, domain } = matched;
   if (route.requestHandler !== undefined) return route.requestHandler(req, res);
   const socket = req.socket;
-  if (!admitRequest(ctx, route, socket)) return sendStatus(res, 503, 'route is at its connection limit');
+  if (!admitRequest(ctx, route, socket)) return refuse(ctx, port, 503, () => sendStatus(res, 503, 'route is at its connection limit'));
   res.once('close', () => finishRequest(ctx, route, port, socket));
   switch (route.action.type) {
     case 'forward':
@@ -158,20 +171,14 @@ export function handleUpgrade(ctx: ProxyContext, port: number, req: IncomingMess
   const refusal = framingRefusal(req);
   // A handshake has no body (RFC 6455 §4.1); one that says it has would leave body bytes between two protocols.
   const length = req.headers['content-length'];
-  if (refusal !== undefined || (length !== undefined && length !== '0')) return writeRawStatus(socket, refusal?.status ?? 400);
+  if (refusal !== undefined || (length !== undefined && length !== '0')) return refuse(ctx, port, refusal?.status ?? 400, () => writeRawStatus(socket, refusal?.status ?? 400));
   const matched = matchRequest(ctx, port, req);
   if ('status' in matched) return writeRawStatus(socket, matched.status);
   const { route, facts } = matched;
   if (route.action.type !== 'forward') return writeRawStatus(socket, route.action.type === 'block' ? 403 : 400);
-  if (!admitRequest(ctx, route, socket)) return writeRawStatus(socket, 503);
-  // An upgraded connection is both a request and, from then on, a connection of its route.
-  ctx.metrics.request(route.name, port, 0, 0);
-  const counters = ctx.metrics.routeConnectionOpened(route.name);
-  const bytesInBefore = socket.bytesRead;
-  const bytesOutBefore = socket.bytesWritten;
-  socket.once('close', () => {
-    releaseRequest(ctx, route, socket);
-    ctx.metrics.routeConnectionClosed(counters, socket.bytesRead - bytesInBefore, socket.bytesWritten - bytesOutBefore);
-  });
+  if (!admitRequest(ctx, route, socket)) return refuse(ctx, port, 503, () => writeRawStatus(socket, 503));
+  // An upgraded connection is a request, counted now, that holds its route's slot (and counts its bytes there) until it closes.
+  ctx.metrics.request(route.name, port);
+  socket.once('close', () => releaseRequest(ctx, route, socket));
   forwardUpgrade(ctx, route, req, socket, head, facts);
 }

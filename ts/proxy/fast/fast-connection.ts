@@ -114,6 +114,7 @@ export class FastConnection implements UpstreamOwner {
     if (this.#phase !== Phase.Head) return;
     if (this.#idle) return void this.#socket.destroy();
     this.#ctx.limitReporter.hit('timeouts.headersMs', { port: this.#port });
+    this.#ctx.metrics.answered(this.#port, 408);
     this.#gone();
     this.#socket.end(rawStatusResponse(408, 'the request head did not arrive in time', true));
   }
@@ -169,7 +170,10 @@ export class FastConnection implements UpstreamOwner {
     if ('status' in matched) return this.#refuse(head, matched.status, matched.detail);
     const route = matched.route;
     if (route.requestHandler !== undefined || route.action.type !== 'forward' || route.tlsMode === 'terminate-and-reencrypt') return this.#handover();
-    if (!admitRequest(this.#ctx, route, this.#socket)) return this.#refuse(head, 503, 'route is at its connection limit');
+    if (!admitRequest(this.#ctx, route, this.#socket)) {
+      this.#ctx.metrics.answered(this.#port, 503);
+      return this.#refuse(head, 503, 'route is at its connection limit');
+    }
     this.deadline = 0;
     this.#route = route;
     this.#head = head;
@@ -255,6 +259,7 @@ export class FastConnection implements UpstreamOwner {
     this.#dropUpstream();
     this.#closeAfter = true;
     if (this.#resStarted) return void this.#socket.destroy();
+    this.#ctx.metrics.answered(this.#port, 400);
     this.#respond(400, 'the chunked request body is malformed');
   }
 

@@ -1,13 +1,21 @@
 /**
  * Admission of one HTTP request to its route, for every engine: the route's
  * connection limit, the request's place in the connection tracker (so a
- * draining stop() knows the connection is busy) and its count in the
- * metrics once it is over. Connection-level limits (global, per client IP)
- * were checked when the connection was accepted.
+ * draining stop() knows the connection is busy) and its metrics — counted
+ * in the route's active connections while in flight, with the bytes its
+ * connection moves flowing into the route's counters as they move.
+ * Connection-level limits (global, per client IP) were checked when the
+ * connection was accepted.
  */
 import type { Socket } from 'node:net';
+import type { Meter } from '../../metrics/metrics.js';
 import type { Route } from '../../routing/route.js';
 import type { ProxyContext } from '../context.js';
+
+/** Meters of the requests in flight on each connection (several on an HTTP/2 session). */
+const inFlight = new WeakMap<Socket, Meter[]>();
+/** Bytes each connection had moved when its last request finished: the next request's bytes start there. */
+const counted = new WeakMap<Socket, { read: number; written: number }>();
 
 /** Takes one of the route's slots for a request on `socket`; false (and a counted limit hit) when the route is full. */
 export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): boolean {
@@ -18,35 +26,34 @@ export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): b
   }
   state.connections++;
   ctx.tracker.requestStarted(socket);
+  const meters = inFlight.get(socket);
+  // The bytes of a connection go to one route at a time: a second request in flight on it (HTTP/2) is counted, its bytes are not split.
+  const from = meters === undefined ? counted.get(socket) : undefined;
+  const meter = meters === undefined ? ctx.metrics.routeConnectionOpened(route.name, socket, from?.read ?? 0, from?.written ?? 0) : ctx.metrics.routeConnectionOpened(route.name, socket);
+  if (meters === undefined) inFlight.set(socket, [meter]);
+  else meters.push(meter);
   return true;
 }
 
-/** Gives the slot back and counts the request with the bytes its connection moved since the previous one. */
+/** Gives the slot back and counts the request as answered by the route. */
 export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
   releaseRequest(ctx, route, socket);
-  countRequest(ctx, route, port, socket);
+  ctx.metrics.request(route.name, port);
 }
 
-/** Gives the slot back without counting (an upgraded connection counts its bytes as a route connection). */
+/** Gives the slot back without counting a request (an upgrade counted its request when it began). */
 export function releaseRequest(ctx: ProxyContext, route: Route, socket: Socket): void {
   route.state.connections--;
   ctx.tracker.requestFinished(socket);
-}
-
-/** Bytes each connection had moved when its last request was counted. */
-const countedBytes = new WeakMap<Socket, { read: number; written: number }>();
-
-/**
- * Counts a finished request with the bytes its connection moved since the
- * previous one: the head and body were often read in one chunk before the
- * request was parsed, so a snapshot taken at the start would miss them.
- */
-export function countRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
-  const last = countedBytes.get(socket) ?? { read: 0, written: 0 };
-  ctx.metrics.request(route.name, port, socket.bytesRead - last.read, socket.bytesWritten - last.written);
-  last.read = socket.bytesRead;
-  last.written = socket.bytesWritten;
-  countedBytes.set(socket, last);
+  const meters = inFlight.get(socket);
+  if (meters === undefined) return;
+  const routeCounters = ctx.metrics.route(route.name);
+  const at = meters.findIndex((meter) => meter.counters[0] === routeCounters);
+  const [meter] = meters.splice(at === -1 ? 0 : at, 1);
+  if (meters.length === 0) inFlight.delete(socket);
+  if (meter === undefined) return;
+  ctx.metrics.routeConnectionClosed(meter);
+  if (meters.length === 0) counted.set(socket, { read: meter.read, written: meter.written });
 }
 
 /** A route removed by updateRoutes() serves its last response and closes the connection, so the next request meets the new table fresh. */
