@@ -3,6 +3,7 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import {
+  AcmeTimeoutError,
   CertificateError,
   errorCodes,
   InvalidOptionError,
@@ -21,6 +22,7 @@ const samples: [SmartProxyError, string, string][] = [
   [new InvalidOptionError('host', 'a string', 42), 'ERR_INVALID_OPTION', 'InvalidOptionError'],
   [new ProxyStateError('stopped'), 'ERR_PROXY_STATE', 'ProxyStateError'],
   [new CertificateError('a.test', 'order failed'), 'ERR_CERTIFICATE', 'CertificateError'],
+  [new AcmeTimeoutError('https://ca.test/dir', 30_000), 'ERR_ACME_TIMEOUT', 'AcmeTimeoutError'],
 ];
 
 t.test('each error class has its stable code and name, and is a SmartProxyError', async (t) => {

@@ -1,9 +1,12 @@
 export { SmartProxy, type SmartProxyEvents } from './smart-proxy.js';
 export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions } from './options.js';
 export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics } from './metrics/metrics.js';
-export type { ICertificateStatus, CertProvisionFunction, CertificateSource } from './certificates/certificate-manager.js';
+export type { ICertificateStatus, CertProvisionFunction, CertificateSource, CertificateEvents } from './certificates/certificate-status.js';
+export type { INameLock, ILease } from './certificates/name-lock.js';
+export { MemoryNameLock } from './certificates/name-lock.js';
 export type { ICertificateStore, IStoredCertificate } from './certificates/store.js';
-export { FileCertificateStore } from './certificates/file-store.js';
+export { FileCertificateStore, type FileCertificateStoreOptions } from './certificates/file-store.js';
+export { FileNameLock, type FileNameLockOptions } from './certificates/file-name-lock.js';
 export { MemoryCertificateStore } from './certificates/store.js';
 export type { IChallengeStore } from './certificates/challenge-store.js';
 export { MemoryChallengeStore } from './certificates/challenge-store.js';
@@ -34,6 +37,7 @@ export {
   InvalidOptionError,
   ProxyStateError,
   CertificateError,
+  AcmeTimeoutError,
   errorCodes,
   type RouteProblem,
 } from './errors.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CertProvisionFunction } from './certificates/certificate-manager.js';
+import type { CertProvisionFunction } from './certificates/certificate-status.js';
 import type { IChallengeStore } from './certificates/challenge-store.js';
 import type { ICertificateStore } from './certificates/store.js';
 import type { IRouteConfig } from './routing/types.js';
@@ -29,6 +29,8 @@ export interface IAcmeOptions {
   skipChallengeVerification?: boolean;
   /** How often a pending order is polled (acme-client's backoffMin). Default: 5000 ms. */
   pollIntervalMs?: number;
+  /** Bound on each request to the CA; a CA that does not answer fails the order (retried with backoff). Default: 30000 ms. */
+  timeoutMs?: number;
 }
 
 export interface ITimeoutOptions {

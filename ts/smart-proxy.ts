@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { CertificateManager, type CertificateEvents } from './certificates/certificate-manager.js';
-import { challengePathPrefix } from './certificates/http01-responder.js';
-import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError } from './errors.js';
+import { InvalidOptionError, ProxyStateError, RouteValidationError } from './errors.js';
 import { defaultLogger } from './logger.js';
 import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
 import { renderPrometheus } from './metrics/prometheus.js';
@@ -16,7 +15,6 @@ import type { ProxyContext } from './proxy/context.js';
 import { HttpFronts } from './proxy/http-front.js';
 import { UpstreamAgents } from './proxy/upstream-agents.js';
 import { compileIpMatcher, ipPatternProblem } from './routing/ip-matcher.js';
-import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
 import type { IRouteConfig } from './routing/types.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
@@ -29,12 +27,13 @@ export interface SmartProxyEvents {
   'certificate-issued': [CertificateEvents['certificate-issued']];
   'certificate-renewed': [CertificateEvents['certificate-renewed']];
   'certificate-failed': [CertificateEvents['certificate-failed']];
+  'certificate-expiring': [CertificateEvents['certificate-expiring']];
+  'certificate-expired': [CertificateEvents['certificate-expired']];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-/** Name of the internal route that answers HTTP-01 challenges. */
-export const challengeRouteName = 'smartproxy:acme-challenge';
+export { challengeRouteName } from './certificates/challenge-solvers.js';
 
 /**
  * The proxy: routes in, listeners out. Every change of routes is one
@@ -54,7 +53,6 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #drainMs: number;
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
-  readonly #acmePorts: number[];
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
@@ -68,15 +66,11 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const limits = { ...defaultLimits, ...options.limits };
     this.#limitReporter = new LimitReporter(this.#logger);
     this.#drainMs = timeouts.drainMs;
-    this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
     this.certificateManager = new CertificateManager({
       logger: this.#logger,
       acme: options.acme,
       certProvisionFunction: options.certProvisionFunction,
-      challengeRoutes: {
-        ensureChallengeRoute: (responder) => this.#ensureChallengeRoute(responder),
-        releaseChallengeRoute: () => this.removeInternalRoute(challengeRouteName),
-      },
+      internalRoutes: { setInternalRoute: (route) => this.setInternalRoute(route), removeInternalRoute: (name) => this.removeInternalRoute(name) },
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
       emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
     });
@@ -229,37 +223,6 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const ports = prepared.table.portNumbers();
     this.#logger.debug({ routes: prepared.table.routes.length, ports }, 'routes applied');
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports });
-  }
-
-  /**
-   * Puts the HTTP-01 responder on the ACME port as the highest-priority
-   * route. On a port the proxy already listens on it just adds a reference
-   * (no bind, the user's routes keep serving); on a free port it binds it.
-   * When another application holds the port, the fallback ports are tried.
-   */
-  async #ensureChallengeRoute(responder: RequestHandler): Promise<void> {
-    let lastError: unknown;
-    for (const port of this.#acmePorts) {
-      try {
-        await this.setInternalRoute({
-          config: {
-            name: challengeRouteName,
-            priority: Number.MAX_SAFE_INTEGER,
-            match: { ports: port, path: `${challengePathPrefix}*` },
-            action: { type: 'static' },
-          },
-          requestHandler: responder,
-        });
-        if (port !== this.#acmePorts[0]) {
-          this.#logger.warn({ port, preferred: this.#acmePorts[0] }, `ACME port ${this.#acmePorts[0]} is held by another application; answering HTTP-01 on ${port}: forward public port 80 to it, as the CA only validates on port 80`);
-        }
-        return;
-      } catch (error) {
-        lastError = error;
-        if (!(error instanceof PortInUseError)) throw error;
-      }
-    }
-    throw lastError;
   }
 
   /**
