@@ -42,7 +42,8 @@ export class AcmeHttp {
   readonly #timeoutMs: number;
   readonly #agent: Agent | undefined;
   readonly #interceptor: number;
-  #lastFailure: TransportFailure | undefined;
+  /** The latest requests that got no response, oldest first (a few: orders are few and short). */
+  #failures: TransportFailure[] = [];
 
   constructor(options: AcmeHttpOptions) {
     this.#origin = new URL(options.directoryUrl).origin;
@@ -56,10 +57,13 @@ export class AcmeHttp {
     return this.#agent;
   }
 
-  /** The last request that got no response since `since` (ms epoch), if any. */
+  /**
+   * The first request that got no response since `since` (ms epoch), if
+   * any: the first is the cause; acme-client's clean-up requests after it
+   * (deactivating the authorization, a nonce) fail the same way.
+   */
   failureSince(since: number): TransportFailure | undefined {
-    const failure = this.#lastFailure;
-    return failure !== undefined && failure.at >= since ? failure : undefined;
+    return this.#failures.find((failure) => failure.at >= since);
   }
 
   /** The error to report for a transport failure: a timeout is an AcmeTimeoutError. */
@@ -93,6 +97,7 @@ export class AcmeHttp {
 
   #remember(request: InternalAxiosRequestConfig, error: Error & { code?: string }): void {
     const timedOut = error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || /timeout/i.test(error.message);
-    this.#lastFailure = { url: request.url ?? this.#origin, error, timedOut, at: Date.now() };
+    this.#failures.push({ url: request.url ?? this.#origin, error, timedOut, at: Date.now() });
+    if (this.#failures.length > 8) this.#failures.shift();
   }
 }

@@ -133,10 +133,12 @@ export class ManagedCertificates {
 
   /** One order per domain at a time, however many routes or callers ask. */
   #obtain(entry: Managed): Promise<void> {
-    entry.inFlight ??= this.#runOrder(entry).finally(() => {
-      entry.inFlight = undefined;
+    if (entry.inFlight !== undefined) return entry.inFlight;
+    const run: Promise<void> = this.#runOrder(entry).finally(() => {
+      if (entry.inFlight === run) entry.inFlight = undefined;
     });
-    return entry.inFlight;
+    entry.inFlight = run;
+    return run;
   }
 
   async #runOrder(entry: Managed): Promise<void> {
@@ -155,6 +157,7 @@ export class ManagedCertificates {
         return { kind: 'ordered' as const, certificate: obtained };
       });
       if (outcome === undefined || this.#stopped) return;
+      entry.inFlight = undefined; // a listener of the events below that asks for a certificate starts a new order
       const renewing = entry.certificate !== undefined;
       this.#install(entry, outcome.certificate);
       entry.attempts = 0;
@@ -202,6 +205,7 @@ export class ManagedCertificates {
     entry.attempts++;
     entry.error = (error as Error).message;
     entry.ordering = false; // a listener of certificate-failed sees the status as 'error', not 'pending'
+    entry.inFlight = undefined; // and a new order if it asks for one, not this failed one
     const retryAt = new Date(Date.now() + retryDelayMs(entry.attempts));
     this.#schedule(entry, retryAt);
     logger.error({ domain, err: error, retryAt, attempt: entry.attempts }, 'obtaining certificate failed; the current one (if any) keeps serving');
