@@ -51,7 +51,7 @@ export class FileNameLock implements INameLock {
       if (await this.#tryCreate(path, token)) break;
       const seen = await readLock(path);
       if (seen !== undefined && Date.now() - seen.mtimeMs > this.#leaseMs) await this.#breakStale(path, seen);
-      else await sleep(this.#pollMs, undefined, { signal });
+      else await sleep(this.#pollMs, undefined, { signal }).catch(() => signal?.throwIfAborted()); // the signal's own reason, as MemoryNameLock
     }
     try {
       const fence = await this.#nextFence(name);

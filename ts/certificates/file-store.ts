@@ -93,12 +93,17 @@ export class FileCertificateStore implements ICertificateStore {
       for (const name of written) await rm(join(dir, name), { force: true });
       throw error;
     }
-    // Only the version this save replaced: files of other writers are theirs (or the sweep's) to remove.
-    if (replaced !== undefined) {
-      for (const name of [replaced.certFile, replaced.keyFile]) {
-        if (name !== meta.certFile && name !== meta.keyFile) await rm(join(dir, name), { force: true });
-      }
+    // Only the version this save replaced, and its own if another writer committed over it meanwhile: files
+    // of other writers are theirs to remove (they may not be committed yet), or the sweep's once a minute old.
+    const current = await readMeta(dir, dir).catch(() => undefined);
+    const mine = [meta.certFile, meta.keyFile];
+    const superseded = current !== undefined && !sameMeta(meta, current) ? mine : [];
+    const gone = [...(replaced === undefined ? [] : [replaced.certFile, replaced.keyFile]), ...superseded];
+    for (const name of gone) {
+      if (current === undefined || (name !== current.certFile && name !== current.keyFile)) await rm(join(dir, name), { force: true });
     }
+    // Versions lost in such races by writers that saw nothing of each other: a long-lived pair must not pile them up.
+    await sweep(dir, (name) => (name.startsWith('cert-') || name.startsWith('key-')) && current !== undefined && name !== current.certFile && name !== current.keyFile);
   }
 
   async loadAccountKey(directoryUrl: string): Promise<string | undefined> {
