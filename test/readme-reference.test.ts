@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { routeSchema } from '../ts/routing/validate.js';
 import { defaultLimits, defaultTimeouts } from '../ts/options.js';
+import { defaultAcmeTimeoutMs } from '../ts/certificates/certificate-manager.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'readme.md'), 'utf8');
 
@@ -27,6 +28,12 @@ t.test('every timeout and limit option is in the readme with its default', async
     if (Number.isFinite(value)) t.ok(row?.includes(String(value)), `limits.${name} states its default ${value}`);
     else t.ok(row?.includes('no limit'), `limits.${name} says it has no limit by default`);
   }
+});
+
+t.test('the acme options table states acme.timeoutMs with its default', async (t) => {
+  const row = readme.split('\n').find((line) => line.startsWith('| `timeoutMs`'));
+  t.ok(row, 'acme timeoutMs has a row');
+  t.ok(row?.includes(String(defaultAcmeTimeoutMs)), `and states its default ${defaultAcmeTimeoutMs}`);
 });
 
 t.test('the readme opens with the two set-up commands', async (t) => {
