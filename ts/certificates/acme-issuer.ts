@@ -6,7 +6,7 @@ import { AcmeHttp } from './acme-http.js';
 import { readCertificate } from './certificate-info.js';
 import { accountId } from './file-store.js';
 import type { INameLock } from './name-lock.js';
-import { withNameLock } from './locked.js';
+import { withNameLock } from './with-name-lock.js';
 import type { StoreFaults } from './store-faults.js';
 import type { ICertificateStore, IStoredCertificate } from './store.js';
 

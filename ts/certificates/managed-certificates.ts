@@ -4,7 +4,7 @@ import { CertificateError } from '../errors.js';
 import type { AcmeIssuer } from './acme-issuer.js';
 import { readCertificate } from './certificate-info.js';
 import type { CertProvisionFunction, EmitCertificateEvent, ICertificateStatus } from './certificate-status.js';
-import { withNameLock } from './locked.js';
+import { withNameLock } from './with-name-lock.js';
 import type { INameLock } from './name-lock.js';
 import { maxTimerMs, renewalTime, retryDelayMs } from './renewal-policy.js';
 import type { StoreFaults } from './store-faults.js';
@@ -118,13 +118,14 @@ export class ManagedCertificates {
     });
   }
 
-  /** The stored certificate; undefined (reported) when the entry or the store cannot be read. */
-  async #load(domain: string): Promise<IStoredCertificate | undefined> {
+  /** The stored certificate; undefined (reported, unless `quiet` as when looking again under the lock) when the entry or the store cannot be read. */
+  async #load(domain: string, quiet = false): Promise<IStoredCertificate | undefined> {
     try {
       const stored = await this.#options.store.loadCertificate(domain);
       this.#options.faults.clear('load-certificate');
       return stored;
     } catch (error) {
+      if (quiet) return undefined;
       if (error instanceof CorruptStoreEntryError) this.#options.logger.error({ domain, err: error }, 'stored certificate is unusable; obtaining a new one');
       else this.#options.faults.report('load-certificate', error, 'could not read the certificate store; certificates are obtained again', { domain });
       return undefined;
@@ -183,7 +184,7 @@ export class ManagedCertificates {
    * keeps two processes on one store from ordering the same name twice.
    */
   async #storedByAnother(entry: Managed): Promise<IStoredCertificate | undefined> {
-    const stored = await this.#load(entry.domain);
+    const stored = await this.#load(entry.domain, true);
     if (stored === undefined || stored.cert === entry.certificate?.cert) return undefined;
     const due = renewalTime(stored.issuedAt, stored.expiresAt, this.#options.renewThresholdDays).getTime() <= Date.now();
     return due ? undefined : stored;
