@@ -44,6 +44,7 @@ export class AcmeHttp {
   readonly #interceptor: number;
   /** The latest requests that got no response, oldest first (a few: orders are few and short). */
   #failures: TransportFailure[] = [];
+  readonly #timeoutListeners = new Set<(failure: TransportFailure) => void>();
 
   constructor(options: AcmeHttpOptions) {
     this.#origin = new URL(options.directoryUrl).origin;
@@ -64,6 +65,12 @@ export class AcmeHttp {
    */
   failureSince(since: number): TransportFailure | undefined {
     return this.#failures.find((failure) => failure.at >= since);
+  }
+
+  /** Calls `listener` whenever a request to the CA times out, until the returned function is called. */
+  onTimeout(listener: (failure: TransportFailure) => void): () => void {
+    this.#timeoutListeners.add(listener);
+    return () => this.#timeoutListeners.delete(listener);
   }
 
   /** The error to report for a transport failure: a timeout is an AcmeTimeoutError. */
@@ -97,7 +104,9 @@ export class AcmeHttp {
 
   #remember(request: InternalAxiosRequestConfig, error: Error & { code?: string }): void {
     const timedOut = error.code === 'ECONNABORTED' || error.code === 'ETIMEDOUT' || /timeout/i.test(error.message);
-    this.#failures.push({ url: request.url ?? this.#origin, error, timedOut, at: Date.now() });
+    const failure = { url: request.url ?? this.#origin, error, timedOut, at: Date.now() };
+    this.#failures.push(failure);
     if (this.#failures.length > 8) this.#failures.shift();
+    if (timedOut) for (const listener of this.#timeoutListeners) listener(failure);
   }
 }

@@ -82,7 +82,24 @@ export class AcmeIssuer {
     }
   }
 
-  async #order(domain: string): Promise<IStoredCertificate> {
+  /**
+   * The order, or an AcmeTimeoutError as soon as any request to the CA
+   * times out: acme-client would go on to clean up (deactivate the
+   * authorization, fetch a nonce), each request waiting its own timeout on a
+   * CA that is not answering, so a stalled CA would take a multiple of
+   * timeoutMs to report. The order settles in the background, unobserved.
+   */
+  #order(domain: string): Promise<IStoredCertificate> {
+    let stopWatching = () => {};
+    const stalled = new Promise<never>((_, reject) => {
+      stopWatching = this.#http.onTimeout((failure) => reject(this.#http.explain(failure)));
+    });
+    const order = this.#runOrder(domain);
+    order.catch(() => undefined);
+    return Promise.race([order, stalled]).finally(stopWatching);
+  }
+
+  async #runOrder(domain: string): Promise<IStoredCertificate> {
     const { challengeTypes, hooks, skipChallengeVerification, email, logger } = this.#options;
     const client = await this.#getClient();
     const [keyBuffer, csr] = await acme.crypto.createCsr({ altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey());
