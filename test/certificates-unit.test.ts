@@ -75,3 +75,11 @@ t.test('file store: round trip, atomic versions, corrupt entries reported', asyn
   t.equal(await store.loadAccountKey('https://ca.test/dir'), pair.key);
   t.equal(await store.loadAccountKey('https://other.test/dir'), undefined, 'one account per directory');
 });
+
+t.test('acme.timeoutMs must be a positive number of milliseconds', async (t) => {
+  const { SmartProxy, InvalidOptionError } = await import('../ts/index.js');
+  for (const timeoutMs of [0, -1, Number.NaN, Infinity, '30s' as unknown as number]) {
+    t.throws(() => new SmartProxy({ routes: [], acme: { email: 'a@b.test', timeoutMs } }), InvalidOptionError, `${String(timeoutMs)} is refused`);
+  }
+  t.doesNotThrow(() => new SmartProxy({ routes: [], acme: { email: 'a@b.test', timeoutMs: 500 } }));
+});

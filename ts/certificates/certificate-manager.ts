@@ -1,6 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import type { RouteProblem } from '../errors.js';
+import { InvalidOptionError, type RouteProblem } from '../errors.js';
 import type { IAcmeOptions } from '../options.js';
 import type { SecureContextSource } from '../proxy/context.js';
 import type { Route } from '../routing/route.js';
@@ -47,6 +47,8 @@ export class CertificateManager implements SecureContextSource {
 
   constructor(options: CertificateManagerOptions) {
     const { logger, acme } = options;
+    const timeoutMs = acme?.timeoutMs ?? defaultAcmeTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs === Infinity) throw new InvalidOptionError('acme.timeoutMs', 'a positive number of milliseconds', timeoutMs);
     this.#logger = logger;
     const storeOption = acme?.certificateStore ?? './certs';
     const store = typeof storeOption === 'string' ? new FileCertificateStore(storeOption) : storeOption;
@@ -66,7 +68,7 @@ export class CertificateManager implements SecureContextSource {
         skipChallengeVerification: acme.skipChallengeVerification ?? false,
         caCertificates: acme.caCertificates === undefined ? [] : ([] as string[]).concat(acme.caCertificates),
         pollIntervalMs: acme.pollIntervalMs ?? 5000,
-        timeoutMs: acme.timeoutMs ?? defaultAcmeTimeoutMs,
+        timeoutMs,
         store,
         lock,
         faults,
