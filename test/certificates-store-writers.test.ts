@@ -49,9 +49,9 @@ t.test('two stores on one directory, 200 concurrent save rounds: never an unread
   t.equal(unreadable, 0, `unreadable reads during and after the rounds: ${unreadable} ${failures.join('; ')}`);
   const loaded = await new FileCertificateStore(dir).loadCertificate('w.test');
   t.ok(loaded?.cert === one.cert || loaded?.cert === two.cert, 'the entry holds one of the two versions, whole');
-  // A version can lose a race unseen (both writers replaced the same one); once a minute old, the next save removes it.
+  // A version can lose a race unseen (both writers replaced the same one); once ten minutes old, the next save removes it.
   const files = await readdir(join(dir, 'w.test'));
-  const old = new Date(Date.now() - 120_000);
+  const old = new Date(Date.now() - 30 * 60_000);
   for (const name of files) await utimes(join(dir, 'w.test', name), old, old);
   await a.saveCertificate('w.test', one);
   const after = await readdir(join(dir, 'w.test'));
@@ -74,6 +74,7 @@ t.test('kill -9 during saves, 20 times: the entry always loads, and the leftover
   const writer = join(import.meta.dirname, 'helpers', 'store-writer.ts');
   let unreadable = 0;
   let loaded = 0;
+  let vanished = 0;
   for (let round = 0; round < 20; round++) {
     const child = spawn(process.execPath, ['--import', 'tsx', writer, dir, 'crash.test'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -81,20 +82,22 @@ t.test('kill -9 during saves, 20 times: the entry always loads, and the leftover
       child.stdout.once('data', () => resolve());
       child.once('exit', (code) => reject(new Error(`writer exited early (${code})`)));
     });
-    await sleep(5 + Math.floor(Math.random() * 60));
+    await sleep(10 + Math.floor(Math.random() * 100));
     child.kill('SIGKILL');
     await exited;
     try {
       if ((await new FileCertificateStore(dir).loadCertificate('crash.test')) !== undefined) loaded++;
+      else if (loaded > 0) vanished++;
     } catch {
       unreadable++;
     }
   }
   t.equal(unreadable, 0, 'never unreadable after a kill');
-  t.ok(loaded >= 19, `a committed version loads after (nearly) every kill (${loaded}/20; the first kill may come before any commit)`);
+  t.ok(loaded > 0, `a version was committed before some kill (${loaded}/20 rounds load one)`);
+  t.equal(vanished, 0, 'once one was committed, every later kill leaves one that loads');
 
-  // Leftovers of a crash are swept once they are a minute old; pretend the minute has passed.
-  const old = new Date(Date.now() - 120_000);
+  // Leftovers of a crash are swept once old (temp files: a minute; uncommitted versions: ten); pretend the time has passed.
+  const old = new Date(Date.now() - 30 * 60_000);
   const leftovers = async () => {
     const names: string[] = [];
     for (const sub of ['crash.test', 'accounts']) {
@@ -115,7 +118,7 @@ t.test('a young temp file is left alone: it may be another writer’s, mid-save'
   await mkdir(join(dir, 'accounts'), { recursive: true });
   await writeFile(join(dir, 'accounts', 'abc.key.1234.tmp'), 'partial');
   await writeFile(join(dir, 'accounts', 'def.key.5678.tmp'), 'partial');
-  const old = new Date(Date.now() - 120_000);
+  const old = new Date(Date.now() - 30 * 60_000);
   await utimes(join(dir, 'accounts', 'def.key.5678.tmp'), old, old);
   await new FileCertificateStore(dir).sweepLeftovers();
   t.same(await readdir(join(dir, 'accounts')), ['abc.key.1234.tmp'], 'the minute-old one is gone, the young one kept');

@@ -52,7 +52,7 @@ t.test('file store: round trip, atomic versions, corrupt entries reported', asyn
   await store.saveCertificate('x.test', { ...entry, cert: next.cert, key: next.key });
   t.equal((await store.loadCertificate('x.test'))?.cert, next.cert);
   t.equal((await readdir(join(dir, 'x.test'))).length, 4, 'the current cert, key and meta, and the young temp file');
-  const old = new Date(Date.now() - 120_000);
+  const old = new Date(Date.now() - 30 * 60_000);
   await utimes(stray, old, old);
   await new FileCertificateStore(dir).loadCertificate('x.test');
   t.equal((await readdir(join(dir, 'x.test'))).length, 3, 'a minute-old temp file is swept when a store starts');

@@ -135,7 +135,9 @@ class FileLease implements ILease {
   async #refresh(): Promise<void> {
     if (this.#released || this.#lost) return;
     const seen = await readLock(this.#path);
-    if (seen?.token !== this.#token) {
+    // Missing for a moment while a waiter that took it for stale moves it aside and back: unconfirmed, not lost.
+    if (seen === undefined) return;
+    if (seen.token !== this.#token) {
       this.#lost = true;
       clearInterval(this.#timer);
       return;

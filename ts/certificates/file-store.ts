@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileNameLock, type FileNameLockOptions } from './file-name-lock.js';
-import { makeDirectory, staleTempMs, sweep, tempSuffix, writeAtomically } from './fs-atomic.js';
+import { makeDirectory, staleTempMs, staleVersionMs, sweep, tempSuffix, writeAtomically } from './fs-atomic.js';
 import type { INameLock } from './name-lock.js';
 import { CorruptStoreEntryError, type ICertificateStore, type IStoredCertificate } from './store.js';
 
@@ -34,7 +34,8 @@ export interface FileCertificateStoreOptions {
  * mix. Several writers (processes, a cluster pair) may share a directory:
  * a save removes only the version it replaced and the files it wrote itself
  * when it fails; anything else left over (a crash, a writer that lost a race)
- * is swept once it is a minute old, when a store is first used.
+ * is swept when a store is first used: temp files once a minute old,
+ * uncommitted versions once ten minutes old.
  */
 export class FileCertificateStore implements ICertificateStore {
   readonly nameLock: INameLock;
@@ -103,7 +104,7 @@ export class FileCertificateStore implements ICertificateStore {
       if (current === undefined || (name !== current.certFile && name !== current.keyFile)) await rm(join(dir, name), { force: true });
     }
     // Versions lost in such races by writers that saw nothing of each other: a long-lived pair must not pile them up.
-    await sweep(dir, (name) => (name.startsWith('cert-') || name.startsWith('key-')) && current !== undefined && name !== current.certFile && name !== current.keyFile);
+    await sweep(dir, (name) => !name.endsWith(tempSuffix) && (name.startsWith('cert-') || name.startsWith('key-')) && current !== undefined && name !== current.certFile && name !== current.keyFile, staleVersionMs);
   }
 
   async loadAccountKey(directoryUrl: string): Promise<string | undefined> {
@@ -141,8 +142,9 @@ export class FileCertificateStore implements ICertificateStore {
       const dir = join(this.#dir, entry.name);
       const meta = await readMeta(dir, dir).catch(() => undefined);
       // Versions never committed, or replaced by a writer that lost a race with another, are as dead as temp files.
-      const unreferenced = (name: string) => (name.startsWith('cert-') || name.startsWith('key-')) && meta !== undefined && name !== meta.certFile && name !== meta.keyFile;
-      await sweep(dir, (name) => isTemp(name) || unreferenced(name), staleTempMs);
+      const unreferenced = (name: string) => !isTemp(name) && (name.startsWith('cert-') || name.startsWith('key-')) && meta !== undefined && name !== meta.certFile && name !== meta.keyFile;
+      await sweep(dir, isTemp, staleTempMs);
+      await sweep(dir, unreferenced, staleVersionMs);
     }
   }
 

@@ -5,8 +5,15 @@ import { dirname, join } from 'node:path';
 /** Suffix of every file written under a temporary name; what a crash can leave behind. */
 export const tempSuffix = '.tmp';
 
-/** Temp files older than this are left over from a crash, not a write in progress. Default for the start-up sweep: 1 minute. */
+/** Temp files older than this are left over from a crash, not a write in progress: 1 minute. Sweeping a live one only fails that save cleanly. */
 export const staleTempMs = 60_000;
+
+/**
+ * Uncommitted certificate files older than this are left over: 10 minutes.
+ * Longer than for temp files, because removing the files of a save that is
+ * merely slow (a stalled disk) would leave its meta.json pointing at nothing.
+ */
+export const staleVersionMs = 10 * 60_000;
 
 /**
  * `mkdir -p` that always ends. Node's recursive mkdir never settles (and
