@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FileCertificateStore, FileNameLock, createSelfSignedCertificate, type IStoredCertificate } from '../ts/index.js';
+import { FileCertificateStore, FileNameLock, MemoryNameLock, createSelfSignedCertificate, type IStoredCertificate } from '../ts/index.js';
 import { readCertificate } from '../ts/certificates/certificate-info.js';
 
 function entry(domain: string): IStoredCertificate {
@@ -174,4 +174,21 @@ t.test('file lock: refreshed while held, broken when stale, released only by its
   t.notOk(taken.stillHeld(), 'stillHeld() turns false once another holder is seen');
   await taken.release();
   t.equal((await readdir(dir)).includes('c.test.lock'), true, 'release did not remove the other holder’s lock');
+});
+
+t.test('memory lock: one holder at a time, fences increase, a waiter that gives up does not block the next', async (t) => {
+  const lock = new MemoryNameLock();
+  const first = await lock.acquire('m.test');
+  // A ref'd timer: AbortSignal.timeout's is unref'd, and nothing else here keeps the process up while we wait.
+  const giveUp = new AbortController();
+  setTimeout(() => giveUp.abort(new DOMException('gave up', 'TimeoutError')), 50);
+  const gaveUp = lock.acquire('m.test', { signal: giveUp.signal });
+  const next = lock.acquire('m.test');
+  await t.rejects(gaveUp, { name: 'TimeoutError' }, 'the waiter gives up while the name is held');
+  t.ok(first.stillHeld());
+  await first.release();
+  const second = await next;
+  t.ok(second.fence > first.fence, 'the next holder gets it, with a larger fence');
+  t.notOk(first.stillHeld());
+  await second.release();
 });
