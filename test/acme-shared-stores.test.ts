@@ -8,7 +8,7 @@
 import t from 'tap';
 import acme from 'acme-client';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,6 +30,9 @@ interface ChildEvent {
 
 interface Child {
   events: ChildEvent[];
+  /** SIGKILL, as a crash would. */
+  kill(): void;
+  exited: Promise<unknown>;
   /** Resolves with the first event (after those seen) that `match` accepts. */
   waitFor(match: (e: ChildEvent) => boolean, timeoutMs?: number): Promise<ChildEvent>;
 }
@@ -53,6 +56,8 @@ function startChild(t: { teardown(fn: () => unknown): void }, config: unknown): 
   });
   return {
     events,
+    kill: () => void child.kill('SIGKILL'),
+    exited,
     waitFor: (match, timeoutMs = 60_000) =>
       new Promise((resolve, reject) => {
         const seen = events.find(match);
@@ -108,4 +113,28 @@ t.test('two processes, one store, one shared challenge store: the port-80 holder
   const orders = outcomes.filter((e) => e.event === 'certificate-issued').length;
   t.equal(orders, 1, `race.test was ordered once between two processes starting together (${outcomes.map((e) => e.event === 'log' ? e.line?.msg : e.event).join(' / ')})`);
   t.notOk(outcomes.some((e) => e.event === 'certificate-failed'), 'and nothing failed');
+});
+
+t.test('a process killed -9 while ordering: its lock goes stale and the next process orders the name', async (t) => {
+  const env = await startAcmeEnv(t);
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const challengeDir = await mkdtemp(join(tmpdir(), 'smartproxy-challenges-'));
+  t.teardown(() => rm(challengeDir, { recursive: true, force: true }));
+  const acmeOptions = env.acme({ timeoutMs: 60_000 });
+  const routes = [autoRoute(env.tlsPort, 'killed.test', backend.port)];
+
+  env.pebble.freeze(); // the order hangs with the lock held
+  t.teardown(() => env.pebble.thaw());
+  const a = startChild(t, { acme: acmeOptions, challengeDir, routes });
+  await a.waitFor((e) => e.event === 'log' && e.line?.domain === 'killed.test' && /ordering certificate/.test(e.line.msg ?? ''), 30_000);
+  a.kill();
+  await a.exited;
+  t.ok((await readdir(join(env.storeDir, 'locks'))).includes('killed.test.lock'), 'the killed process left its lock file behind');
+  env.pebble.thaw();
+
+  const started = Date.now();
+  const b = startChild(t, { acme: acmeOptions, challengeDir, routes });
+  const outcome = await b.waitFor(issued('killed.test'), 60_000);
+  t.equal(outcome.event, 'certificate-issued', `the next process issued it ${Date.now() - started} ms after starting (lease 10 s)`);
 });
