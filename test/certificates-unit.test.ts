@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renewalTime, retryDelayMs } from '../ts/certificates/renewal-policy.js';
@@ -44,12 +44,18 @@ t.test('file store: round trip, atomic versions, corrupt entries reported', asyn
   t.equal(loaded?.cert, pair.cert);
   t.equal(loaded?.expiresAt.getTime(), facts.notAfter.getTime());
 
-  // A second version replaces the first; old files are cleaned up; a stray temp file from a crash is ignored and removed.
-  await writeFile(join(dir, 'x.test', 'cert-123-dead.pem.abcd.tmp'), 'partial');
+  // A second version replaces the first; the replaced files are cleaned up; a stray temp file from a crash is
+  // ignored, and removed by the next store's start-up sweep once it is a minute old (a younger one may be another writer's).
+  const stray = join(dir, 'x.test', 'cert-123-dead.pem.abcd.tmp');
+  await writeFile(stray, 'partial');
   const next = createSelfSignedCertificate({ domains: ['x.test'] });
   await store.saveCertificate('x.test', { ...entry, cert: next.cert, key: next.key });
   t.equal((await store.loadCertificate('x.test'))?.cert, next.cert);
-  t.equal((await readdir(join(dir, 'x.test'))).length, 3, 'only the current cert, key and meta remain');
+  t.equal((await readdir(join(dir, 'x.test'))).length, 4, 'the current cert, key and meta, and the young temp file');
+  const old = new Date(Date.now() - 30 * 60_000);
+  await utimes(stray, old, old);
+  await new FileCertificateStore(dir).loadCertificate('x.test');
+  t.equal((await readdir(join(dir, 'x.test'))).length, 3, 'a minute-old temp file is swept when a store starts');
 
   // A crash after writing new files but before meta.json: the old version is still what loads.
   const current = await store.loadCertificate('x.test');
@@ -68,4 +74,12 @@ t.test('file store: round trip, atomic versions, corrupt entries reported', asyn
   await store.saveAccountKey('https://ca.test/dir', pair.key);
   t.equal(await store.loadAccountKey('https://ca.test/dir'), pair.key);
   t.equal(await store.loadAccountKey('https://other.test/dir'), undefined, 'one account per directory');
+});
+
+t.test('acme.timeoutMs must be a positive number of milliseconds', async (t) => {
+  const { SmartProxy, InvalidOptionError } = await import('../ts/index.js');
+  for (const timeoutMs of [0, -1, Number.NaN, Infinity, '30s' as unknown as number]) {
+    t.throws(() => new SmartProxy({ routes: [], acme: { email: 'a@b.test', timeoutMs } }), InvalidOptionError, `${String(timeoutMs)} is refused`);
+  }
+  t.doesNotThrow(() => new SmartProxy({ routes: [], acme: { email: 'a@b.test', timeoutMs: 500 } }));
 });

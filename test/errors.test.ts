@@ -3,6 +3,7 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import {
+  AcmeTimeoutError,
   CertificateError,
   ConfigFileError,
   CorruptStoreEntryError,
@@ -25,6 +26,7 @@ const samples: [SmartProxyError, string, string][] = [
   [new CertificateError('a.test', 'order failed'), 'ERR_CERTIFICATE', 'CertificateError'],
   [new ConfigFileError('proxy.json', [{ route: 'config', path: 'hots', message: 'is not a known option' }]), 'ERR_CONFIG_FILE', 'ConfigFileError'],
   [new CorruptStoreEntryError('a.test', 'meta.json is not JSON'), 'ERR_CORRUPT_STORE_ENTRY', 'CorruptStoreEntryError'],
+  [new AcmeTimeoutError('https://ca.test/dir', 30_000), 'ERR_ACME_TIMEOUT', 'AcmeTimeoutError'],
 ];
 
 t.test('each error class has its stable code and name, and is a SmartProxyError', async (t) => {

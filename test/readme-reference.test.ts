@@ -8,6 +8,7 @@ import { routeSchema } from '../ts/routing/validate.js';
 import { defaultLimits, defaultTimeouts, limitNames } from '../ts/options.js';
 import { acmeOptions, smartProxyOptions } from '../ts/config/option-schema.js';
 import { defaultTlsPolicy } from '../ts/proxy/tls/policy.js';
+import { defaultAcmeTimeoutMs } from '../ts/certificates/certificate-manager.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'readme.md'), 'utf8');
 
@@ -37,6 +38,12 @@ t.test('every tls policy option is in the readme with its default', async (t) =>
     t.ok(rows.length > 0, `tls.${name} has a row`);
     t.ok(rows.some((row) => row.includes(value)), `tls.${name} states its default ${value}`);
   }
+});
+
+t.test('the acme options table states acme.timeoutMs with its default', async (t) => {
+  const row = readme.split('\n').find((line) => line.startsWith('| `timeoutMs`'));
+  t.ok(row, 'acme timeoutMs has a row');
+  t.ok(row?.includes(String(defaultAcmeTimeoutMs)), `and states its default ${defaultAcmeTimeoutMs}`);
 });
 
 t.test('the readme opens with the two set-up commands', async (t) => {

@@ -166,6 +166,19 @@ export class CertificateError extends SmartProxyError {
   }
 }
 
+/** A request to the ACME CA got no answer within `acme.timeoutMs`; the order failed and is retried with backoff. */
+export class AcmeTimeoutError extends SmartProxyError {
+  readonly url: string;
+  readonly timeoutMs: number;
+
+  constructor(url: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super('ERR_ACME_TIMEOUT', `the ACME CA did not answer ${url} within ${timeoutMs} ms: it is stalled or unreachable; the order is retried with backoff`, options);
+    this.name = 'AcmeTimeoutError';
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** Every code above, for documentation checks. */
 export const errorCodes = [
   'EADDRINUSE',
@@ -176,6 +189,7 @@ export const errorCodes = [
   'ERR_CERTIFICATE',
   'ERR_CONFIG_FILE',
   'ERR_CORRUPT_STORE_ENTRY',
+  'ERR_ACME_TIMEOUT',
 ] as const;
 
 /** A stable error code. */

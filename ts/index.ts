@@ -4,8 +4,11 @@ export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions, 
 export { limitNames } from './options.js';
 export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics } from './metrics/metrics.js';
 export type { ICertificateStatus, CertProvisionFunction, CertificateSource, CertificateEvents } from './certificates/types.js';
+export type { INameLock, ILease } from './certificates/name-lock.js';
+export { MemoryNameLock } from './certificates/name-lock.js';
 export type { ICertificateStore, IStoredCertificate } from './certificates/store.js';
-export { FileCertificateStore } from './certificates/file-store.js';
+export { FileCertificateStore, type FileCertificateStoreOptions } from './certificates/file-store.js';
+export { FileNameLock, type FileNameLockOptions } from './certificates/file-name-lock.js';
 export { MemoryCertificateStore } from './certificates/store.js';
 export type { IChallengeStore } from './certificates/challenge-store.js';
 export { MemoryChallengeStore } from './certificates/challenge-store.js';
@@ -42,6 +45,7 @@ export {
   CertificateError,
   ConfigFileError,
   CorruptStoreEntryError,
+  AcmeTimeoutError,
   errorCodes,
   type ErrorCode,
   type RouteProblem,

@@ -35,6 +35,8 @@ export interface IAcmeOptions {
   skipChallengeVerification?: boolean;
   /** How often a pending order is polled (acme-client's backoffMin). Default: 5000 ms. */
   pollIntervalMs?: number;
+  /** Bound on each request to the CA; a CA that does not answer fails the order (retried with backoff). Default: 30000 ms. */
+  timeoutMs?: number;
 }
 
 export interface ITimeoutOptions {

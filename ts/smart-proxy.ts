@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { CertificateManager } from './certificates/certificate-manager.js';
-import { challengePathPrefix } from './certificates/http01-responder.js';
 import type { CertificateEvents } from './certificates/types.js';
 import { LiveSettings } from './config/live-settings.js';
 import { checkOptions, smartProxyOptions } from './config/option-schema.js';
@@ -28,7 +27,6 @@ import {
   type IPortManagerView,
   type IRouteManagerView,
 } from './public-views.js';
-import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
 import type { RouteTable } from './routing/route-table.js';
 import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
@@ -48,12 +46,13 @@ export interface SmartProxyEvents {
   'certificate-issued': [CertificateEvents['certificate-issued']];
   'certificate-renewed': [CertificateEvents['certificate-renewed']];
   'certificate-failed': [CertificateEvents['certificate-failed']];
+  'certificate-expiring': [CertificateEvents['certificate-expiring']];
+  'certificate-expired': [CertificateEvents['certificate-expired']];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-/** Name of the internal route that answers HTTP-01 challenges. */
-export const challengeRouteName = 'smartproxy:acme-challenge';
+export { challengeRouteName } from './certificates/challenge-solvers.js';
 
 /**
  * The proxy: routes in, listeners out. Every change of routes is one
@@ -79,7 +78,6 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #http: HttpFronts;
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
-  readonly #acmePorts: number[];
   readonly #updateLog: RouteUpdateLog;
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
@@ -94,16 +92,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const settings = (this.#settings = new LiveSettings(options));
     this.#limitReporter = new LimitReporter(this.#logger);
     this.#updateLog = new RouteUpdateLog(this.#logger);
-    this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
     this.#certificates = new CertificateManager({
       logger: this.#logger,
       acme: options.acme,
       certProvisionFunction: options.certProvisionFunction,
       tls: options.tls,
-      challengeRoutes: {
-        ensureChallengeRoute: (responder) => this.#ensureChallengeRoute(responder),
-        releaseChallengeRoute: () => this.#removeInternalRoute(challengeRouteName),
-      },
+      internalRoutes: { setInternalRoute: (route) => this.#setInternalRoute(route), removeInternalRoute: (name) => this.#removeInternalRoute(name) },
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
       emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
     });
@@ -312,37 +306,6 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       }
     });
     this.emit('routes-updated', { routes: prepared.userRoutes.length, ports: prepared.table.portNumbers() });
-  }
-
-  /**
-   * Puts the HTTP-01 responder on the ACME port as the highest-priority
-   * route. On a port the proxy already listens on it just adds a reference
-   * (no bind, the user's routes keep serving); on a free port it binds it.
-   * When another application holds the port, the fallback ports are tried.
-   */
-  async #ensureChallengeRoute(responder: RequestHandler): Promise<void> {
-    let lastError: unknown;
-    for (const port of this.#acmePorts) {
-      try {
-        await this.#setInternalRoute({
-          config: {
-            name: challengeRouteName,
-            priority: Number.MAX_SAFE_INTEGER,
-            match: { ports: port, path: `${challengePathPrefix}*` },
-            action: { type: 'static' },
-          },
-          requestHandler: responder,
-        });
-        if (port !== this.#acmePorts[0]) {
-          this.#logger.warn({ port, preferred: this.#acmePorts[0] }, `ACME port ${this.#acmePorts[0]} is held by another application; answering HTTP-01 on ${port}: forward public port 80 to it, as the CA only validates on port 80`);
-        }
-        return;
-      } catch (error) {
-        lastError = error;
-        if (!(error instanceof PortInUseError)) throw error;
-      }
-    }
-    throw lastError;
   }
 
   /**

@@ -21,6 +21,12 @@ export interface PebbleInstance {
   tlsPort: number;
   /** getRoots fetches pebble's issuing root (regenerated on every start) from the management API. */
   getRoots(): Promise<string>;
+  /** freeze stops pebble with SIGSTOP: connections are accepted by the kernel, but nothing answers. */
+  freeze(): void;
+  /** thaw lets a frozen pebble run again (SIGCONT). */
+  thaw(): void;
+  /** restart kills pebble and starts a new one on the same ports: every account, order and the issuing root are gone. */
+  restart(): Promise<void>;
   /** stop kills pebble and the DNS responder and removes the temp dir. */
   stop(): Promise<void>;
 }
@@ -65,21 +71,31 @@ export async function startPebble(opts: StartPebbleOptions): Promise<PebbleInsta
     const [apiPort, mgmtPort] = [await getFreePort(), await getFreePort()];
     const configFile = await writeConfig(dir, server, { ...opts, apiPort, mgmtPort });
 
-    const child = spawn(binary, ['-config', configFile, '-dnsserver', `127.0.0.1:${dns.port}`], {
-      env: { ...process.env, ...DEFAULT_ENV, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const output = captureOutput(child);
-    cleanups.push(() => killChild(child));
+    const launch = (): { child: ChildProcess; output: () => string } => {
+      const child = spawn(binary, ['-config', configFile, '-dnsserver', `127.0.0.1:${dns.port}`], {
+        env: { ...process.env, ...DEFAULT_ENV, ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      return { child, output: captureOutput(child) };
+    };
+    let running = launch();
+    cleanups.push(() => killChild(running.child));
 
     const directoryUrl = `https://127.0.0.1:${apiPort}/dir`;
-    await waitUntilReady(directoryUrl, ca.cert, child, output);
+    await waitUntilReady(directoryUrl, ca.cert, running.child, running.output);
     return {
       directoryUrl,
       caCertificate: ca.cert,
       httpPort: opts.httpPort,
       tlsPort: opts.tlsPort,
       getRoots: () => fetchText(`https://127.0.0.1:${mgmtPort}/roots/0`, ca.cert),
+      freeze: () => void running.child.kill('SIGSTOP'),
+      thaw: () => void running.child.kill('SIGCONT'),
+      restart: async () => {
+        await killChild(running.child);
+        running = launch();
+        await waitUntilReady(directoryUrl, ca.cert, running.child, running.output);
+      },
       stop: cleanup,
     };
   } catch (err) {
@@ -165,6 +181,7 @@ function captureOutput(child: ChildProcess): () => string {
 async function killChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGCONT'); // a frozen pebble would hold SIGTERM pending until the grace period ran out
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
   await exited;

@@ -1,8 +1,13 @@
 import acme from 'acme-client';
 import { get as httpGet, type IncomingMessage } from 'node:http';
-import { Agent, get as httpsGet } from 'node:https';
+import { get as httpsGet, type Agent } from 'node:https';
 import type { Logger } from 'pino';
+import { AcmeHttp } from './acme-http.js';
 import { readCertificate } from './certificate-info.js';
+import { accountId } from './file-store.js';
+import type { INameLock } from './name-lock.js';
+import { withNameLock } from './with-name-lock.js';
+import type { StoreFaults } from './store-faults.js';
 import type { ICertificateStore, IStoredCertificate } from './store.js';
 
 export const letsEncryptProduction = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -10,7 +15,7 @@ export const letsEncryptStaging = 'https://acme-staging-v02.api.letsencrypt.org/
 
 export type ChallengeType = 'http-01' | 'tls-alpn-01';
 
-/** How the issuer publishes a challenge answer; the CertificateManager wires these to routes and the TLS path. */
+/** How the issuer publishes a challenge answer; the challenge solvers wire these to routes and the TLS path. */
 export interface ChallengeHooks {
   addHttpToken(token: string, keyAuthorization: string): Promise<void>;
   removeHttpToken(token: string): Promise<void>;
@@ -25,10 +30,17 @@ export interface AcmeIssuerOptions {
   skipChallengeVerification: boolean;
   caCertificates: string[];
   pollIntervalMs: number;
+  /** Bound on every request to the CA. */
+  timeoutMs: number;
   store: ICertificateStore;
+  lock: INameLock;
+  faults: StoreFaults;
   hooks: ChallengeHooks;
   logger: Logger;
 }
+
+/** acme-client's message for a request signed with an account URL the CA does not know (RFC 8555 accountDoesNotExist). */
+const accountGone = /accountDoesNotExist|account\b.*\b(not found|does not exist)/i;
 
 /**
  * Obtains certificates from an ACME CA with acme-client: one account per
@@ -36,24 +48,58 @@ export interface AcmeIssuerOptions {
  */
 export class AcmeIssuer {
   readonly #options: AcmeIssuerOptions;
-  #client: Promise<acme.Client> | undefined;
-  #trust: { agent: Agent; interceptor: number } | undefined;
+  readonly #http: AcmeHttp;
+  #client: acme.Client | undefined;
+  #clientKey: string | undefined;
+  #refreshing: Promise<acme.Client> | undefined;
+  /** The account key in use; survives a store that cannot be read or written, so one process keeps one account. */
+  #accountKey: string | undefined;
+  #keyStored = false;
 
   constructor(options: AcmeIssuerOptions) {
     this.#options = options;
-    if (options.caCertificates.length > 0) this.#trustCa(options.caCertificates);
+    this.#http = new AcmeHttp({ directoryUrl: options.directoryUrl, timeoutMs: options.timeoutMs, caCertificates: options.caCertificates });
   }
 
-  /** Runs one order for `domain` through to a certificate; rejects when the CA or the challenge fails. */
+  /**
+   * Runs one order for `domain` through to a certificate; rejects when the
+   * CA or the challenge fails. A CA that lost our account (restarted, its
+   * database reset) gets the same key registered again and the order once more.
+   */
   async issue(domain: string): Promise<IStoredCertificate> {
+    const started = Date.now();
     try {
       return await this.#order(domain);
     } catch (error) {
-      throw await this.#explain(error);
+      if (!(error instanceof Error) || !accountGone.test(error.message)) throw await this.#explain(error, started);
+      this.#options.logger.warn({ domain, directoryUrl: this.#options.directoryUrl, err: error }, 'the ACME CA no longer knows our account; registering the same key again');
+      this.#client = undefined;
+    }
+    try {
+      return await this.#order(domain);
+    } catch (error) {
+      throw await this.#explain(error, started);
     }
   }
 
-  async #order(domain: string): Promise<IStoredCertificate> {
+  /**
+   * The order, or an AcmeTimeoutError as soon as any request to the CA
+   * times out: acme-client would go on to clean up (deactivate the
+   * authorization, fetch a nonce), each request waiting its own timeout on a
+   * CA that is not answering, so a stalled CA would take a multiple of
+   * timeoutMs to report. The order settles in the background, unobserved.
+   */
+  #order(domain: string): Promise<IStoredCertificate> {
+    let stopWatching = () => {};
+    const stalled = new Promise<never>((_, reject) => {
+      stopWatching = this.#http.onTimeout((failure) => reject(this.#http.explain(failure)));
+    });
+    const order = this.#runOrder(domain);
+    order.catch(() => undefined);
+    return Promise.race([order, stalled]).finally(stopWatching);
+  }
+
+  async #runOrder(domain: string): Promise<IStoredCertificate> {
     const { challengeTypes, hooks, skipChallengeVerification, email, logger } = this.#options;
     const client = await this.#getClient();
     const [keyBuffer, csr] = await acme.crypto.createCsr({ altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey());
@@ -84,94 +130,100 @@ export class AcmeIssuer {
     return { cert: chain, key: keyBuffer.toString(), issuedAt: facts.notBefore, expiresAt: facts.notAfter, source: 'acme' };
   }
 
-  /** Stops trusting the extra CAs (the interceptor is on acme-client's process-wide axios). */
+  /** Stops trusting the extra CAs and timing requests (the interceptor is on acme-client's process-wide axios). */
   close(): void {
-    if (this.#trust === undefined) return;
-    acme.axios.interceptors.request.eject(this.#trust.interceptor);
-    this.#trust.agent.destroy();
-    this.#trust = undefined;
+    this.#http.close();
   }
 
+  /**
+   * The client, made anew when there is none yet or when the account key in
+   * use is not the stored one (the store could not be read or written last
+   * time): each order tries again to reuse or keep the key in the store.
+   */
   #getClient(): Promise<acme.Client> {
-    this.#client ??= this.#createClient().catch((error: unknown) => {
-      this.#client = undefined; // a store or CA hiccup must not poison every later order
-      throw error;
-    });
-    return this.#client;
+    if (this.#client !== undefined && this.#keyStored) return Promise.resolve(this.#client);
+    this.#refreshing ??= this.#accountKeyFromStore()
+      .then((key) => {
+        if (this.#client === undefined || key !== this.#clientKey) {
+          const { directoryUrl, pollIntervalMs } = this.#options;
+          this.#client = new acme.Client({ directoryUrl, accountKey: key, backoffMin: pollIntervalMs, backoffMax: Math.max(pollIntervalMs * 6, 1000) });
+          this.#clientKey = key;
+        }
+        return this.#client;
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+    return this.#refreshing;
   }
 
   /**
-   * The account key comes from the store, or is created and stored. A store
-   * that cannot be read or written must not stop certificates from being
-   * issued: the key then lives in memory for this process (a new account
-   * after a restart) and the failure is logged.
+   * The stored account key, or a new one stored now; under the account's
+   * name lock, so processes sharing a store start with one account, not one
+   * each. A store that cannot be read is never written over (the key there
+   * may be fine); a key that could not be stored is kept in memory, so this
+   * process keeps one account, and saving it is tried again at the next order.
    */
-  async #createClient(): Promise<acme.Client> {
-    const { directoryUrl, store, pollIntervalMs, logger } = this.#options;
-    let accountKey: string | undefined;
-    try {
-      accountKey = await store.loadAccountKey(directoryUrl);
-    } catch (error) {
-      logger.error({ directoryUrl, err: error }, 'could not read the stored ACME account key; using a new account');
-    }
-    if (accountKey === undefined) {
-      accountKey = (await acme.crypto.createPrivateKey()).toString();
+  async #accountKeyFromStore(): Promise<string> {
+    const { directoryUrl, store, lock, faults, logger } = this.#options;
+    return withNameLock(lock, `account-${accountId(directoryUrl)}`, faults, logger, async () => {
+      let stored: string | undefined;
+      let readable = true;
       try {
-        await store.saveAccountKey(directoryUrl, accountKey);
-        logger.info({ directoryUrl }, 'created ACME account key');
+        stored = await store.loadAccountKey(directoryUrl);
+        faults.clear('load-account-key');
       } catch (error) {
-        logger.error({ directoryUrl, err: error }, 'could not store the new ACME account key; it is kept in memory until the process exits');
+        readable = false;
+        faults.report('load-account-key', error, 'could not read the stored ACME account key; using one kept in memory until it can be read (the stored one is left as it is)', { directoryUrl });
       }
-    }
-    return new acme.Client({
-      directoryUrl,
-      accountKey,
-      backoffMin: pollIntervalMs,
-      backoffMax: Math.max(pollIntervalMs * 6, 1000),
+      if (stored !== undefined) {
+        this.#accountKey = stored;
+        this.#keyStored = true;
+        return stored;
+      }
+      if (this.#accountKey === undefined) {
+        this.#accountKey = (await acme.crypto.createPrivateKey()).toString();
+        logger.info({ directoryUrl }, 'created ACME account key');
+      }
+      if (readable) {
+        try {
+          await store.saveAccountKey(directoryUrl, this.#accountKey);
+          faults.clear('save-account-key');
+          this.#keyStored = true;
+        } catch (error) {
+          faults.report('save-account-key', error, 'could not store the ACME account key; it is kept in memory and saved at the next order that can', { directoryUrl });
+        }
+      }
+      return this.#accountKey;
     });
   }
 
   /**
-   * acme-client 5.4 loses the cause of a failure to reach the CA: once its
-   * retries are spent it reads the response that never came and throws
-   * "Cannot read properties of undefined (reading 'config')". The directory
-   * is asked once more, directly, so the error says why (ECONNREFUSED, a
-   * TLS failure, a timeout).
+   * acme-client loses the cause of a request that got no answer: it throws
+   * "Cannot read properties of undefined (reading 'config')". The transport
+   * error was kept on the way (a timeout becomes an AcmeTimeoutError); when
+   * there is none the directory is asked once more, directly, to say why.
    */
-  async #explain(error: unknown): Promise<unknown> {
+  async #explain(error: unknown, since: number): Promise<unknown> {
     if (!(error instanceof TypeError) || !error.message.includes("reading 'config'")) return error;
-    const { directoryUrl } = this.#options;
-    const reason = await probe(directoryUrl, this.#trust?.agent);
+    const failure = this.#http.failureSince(since);
+    if (failure !== undefined) return this.#http.explain(failure);
+    const { directoryUrl, timeoutMs } = this.#options;
+    const reason = await probe(directoryUrl, this.#http.agent, timeoutMs);
     return new Error(`the ACME CA at ${directoryUrl} could not be reached: ${reason}`, { cause: error });
-  }
-
-  /**
-   * acme-client has no per-client TLS options, only one shared axios
-   * instance; an interceptor scoped to our directory's origin adds trust for
-   * our CAs there without touching any other client in the process.
-   */
-  #trustCa(caCertificates: string[]): void {
-    const origin = new URL(this.#options.directoryUrl).origin;
-    const agent = new Agent({ ca: caCertificates, keepAlive: false });
-    const interceptor = acme.axios.interceptors.request.use((config) => {
-      if (config.httpsAgent === undefined && config.url !== undefined && new URL(config.url, origin).origin === origin) {
-        config.httpsAgent = agent;
-      }
-      return config;
-    });
-    this.#trust = { agent, interceptor };
   }
 }
 
 /** What a GET of the URL runs into: a network error's code and message, or the status it answers with now. */
-function probe(url: string, agent: Agent | undefined): Promise<string> {
+function probe(url: string, agent: Agent | undefined, timeoutMs: number): Promise<string> {
   return new Promise((resolve) => {
     const onResponse = (res: IncomingMessage) => {
       res.resume();
       resolve(`no answer during the order (the directory answers HTTP ${res.statusCode} now)`);
     };
-    const req = url.startsWith('https:') ? httpsGet(url, { agent: agent ?? false, timeout: 10_000 }, onResponse) : httpGet(url, { agent: false, timeout: 10_000 }, onResponse);
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    const options = { agent: agent ?? false, timeout: timeoutMs };
+    const req = url.startsWith('https:') ? httpsGet(url, options, onResponse) : httpGet(url, { agent: false, timeout: timeoutMs }, onResponse);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ? `${error.code} (${error.message})` : error.message));
   });
 }

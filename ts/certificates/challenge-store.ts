@@ -4,6 +4,13 @@
  * (Redis, a database) so whichever process the CA reaches can answer.
  */
 export interface IChallengeStore {
+  /**
+   * True when other processes read and write the same tokens (Redis, a
+   * database): every proxy process then answers HTTP-01 from the store on
+   * its ACME port, not only the one whose order placed the token. Default:
+   * false (tokens are this process's own).
+   */
+  readonly shared?: boolean;
   set(token: string, keyAuthorization: string): Promise<void>;
   get(token: string): Promise<string | undefined>;
   delete(token: string): Promise<void>;

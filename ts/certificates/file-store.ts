@@ -1,6 +1,9 @@
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileNameLock, type FileNameLockOptions } from './file-name-lock.js';
+import { makeDirectory, staleTempMs, staleVersionMs, sweep, tempSuffix, writeAtomically } from './fs-atomic.js';
+import type { INameLock } from './name-lock.js';
 import { CorruptStoreEntryError, type ICertificateStore, type IStoredCertificate } from './store.js';
 
 interface Meta {
@@ -11,56 +14,66 @@ interface Meta {
   source: 'acme' | 'custom';
 }
 
+export interface FileCertificateStoreOptions {
+  /** The per-name lock files under `<dir>/locks`. Default lease: 10 s. */
+  lock?: FileNameLockOptions;
+}
+
 /**
  * Certificates on disk, one directory per domain:
  *
  *   <dir>/<domain>/cert-<id>.pem   chain, leaf first
  *   <dir>/<domain>/key-<id>.pem    private key, mode 0600
  *   <dir>/<domain>/meta.json       which files are current, and dates
+ *   <dir>/accounts/<hash>.key      ACME account key per directory URL
+ *   <dir>/locks/<name>.lock        per-name order lock (see FileNameLock)
  *
  * Every file is written to a temporary name and renamed into place, and
  * meta.json is renamed last: it is the commit point. A crash at any moment
  * leaves either the old certificate or the new one readable, never a torn
- * mix. Files of older versions are removed after the commit.
+ * mix. Several writers (processes, a cluster pair) may share a directory:
+ * a save removes only the version it replaced and the files it wrote itself
+ * when it fails; anything else left over (a crash, a writer that lost a race)
+ * is swept when a store is first used: temp files once a minute old,
+ * uncommitted versions once ten minutes old.
  */
 export class FileCertificateStore implements ICertificateStore {
+  readonly nameLock: INameLock;
   readonly #dir: string;
+  #swept: Promise<void> | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: FileCertificateStoreOptions = {}) {
     this.#dir = dir;
+    this.nameLock = new FileNameLock(join(dir, 'locks'), options.lock);
   }
 
   async loadCertificate(domain: string): Promise<IStoredCertificate | undefined> {
     const dir = this.#domainDir(domain);
-    let metaText: string;
-    try {
-      metaText = await readFile(join(dir, 'meta.json'), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    await this.#sweepOnce();
     const what = `stored certificate for ${domain} (${dir})`;
-    let meta: Meta;
-    try {
-      meta = JSON.parse(metaText) as Meta;
-    } catch (error) {
-      throw new CorruptStoreEntryError(what, `meta.json is not JSON (${(error as Error).message})`);
+    // A concurrent save may remove the version named by the meta.json just read; the meta.json read again names the new one.
+    for (let attempt = 1; ; attempt++) {
+      const meta = await readMeta(dir, what);
+      if (meta === undefined) return undefined;
+      let cert: string;
+      let key: string;
+      try {
+        [cert, key] = await Promise.all([readFile(join(dir, meta.certFile), 'utf8'), readFile(join(dir, meta.keyFile), 'utf8')]);
+      } catch (error) {
+        const again = attempt < 3 && (error as NodeJS.ErrnoException).code === 'ENOENT' && !sameMeta(meta, await readMeta(dir, what).catch(() => undefined));
+        if (again) continue;
+        throw new CorruptStoreEntryError(what, (error as Error).message);
+      }
+      checkPair(what, cert, key);
+      return { cert, key, issuedAt: new Date(meta.issuedAt), expiresAt: new Date(meta.expiresAt), source: meta.source };
     }
-    if (!isSafeName(meta.certFile) || !isSafeName(meta.keyFile)) throw new CorruptStoreEntryError(what, 'meta.json names no valid files');
-    let cert: string;
-    let key: string;
-    try {
-      [cert, key] = await Promise.all([readFile(join(dir, meta.certFile), 'utf8'), readFile(join(dir, meta.keyFile), 'utf8')]);
-    } catch (error) {
-      throw new CorruptStoreEntryError(what, (error as Error).message);
-    }
-    checkPair(what, cert, key);
-    return { cert, key, issuedAt: new Date(meta.issuedAt), expiresAt: new Date(meta.expiresAt), source: meta.source };
   }
 
   async saveCertificate(domain: string, certificate: IStoredCertificate): Promise<void> {
     const dir = this.#domainDir(domain);
+    await this.#sweepOnce();
     await makeDirectory(dir, 0o700);
+    const replaced = await readMeta(dir, dir).catch(() => undefined);
     const id = `${Date.now()}-${randomBytes(4).toString('hex')}`;
     const meta: Meta = {
       certFile: `cert-${id}.pem`,
@@ -69,13 +82,33 @@ export class FileCertificateStore implements ICertificateStore {
       expiresAt: certificate.expiresAt.toISOString(),
       source: certificate.source,
     };
-    await writeAtomically(join(dir, meta.keyFile), certificate.key, 0o600);
-    await writeAtomically(join(dir, meta.certFile), certificate.cert, 0o644);
-    await writeAtomically(join(dir, 'meta.json'), JSON.stringify(meta, null, 2), 0o644);
-    await removeOtherVersions(dir, meta);
+    const written: string[] = [];
+    try {
+      await writeAtomically(join(dir, meta.keyFile), certificate.key, 0o600);
+      written.push(meta.keyFile);
+      await writeAtomically(join(dir, meta.certFile), certificate.cert, 0o644);
+      written.push(meta.certFile);
+      await writeAtomically(join(dir, 'meta.json'), JSON.stringify(meta, null, 2), 0o644);
+    } catch (error) {
+      // Not committed: what this save put in place is nobody's, so it goes now rather than waiting for a sweep.
+      for (const name of written) await rm(join(dir, name), { force: true });
+      throw error;
+    }
+    // Only the version this save replaced, and its own if another writer committed over it meanwhile: files
+    // of other writers are theirs to remove (they may not be committed yet), or the sweep's once a minute old.
+    const current = await readMeta(dir, dir).catch(() => undefined);
+    const mine = [meta.certFile, meta.keyFile];
+    const superseded = current !== undefined && !sameMeta(meta, current) ? mine : [];
+    const gone = [...(replaced === undefined ? [] : [replaced.certFile, replaced.keyFile]), ...superseded];
+    for (const name of gone) {
+      if (current === undefined || (name !== current.certFile && name !== current.keyFile)) await rm(join(dir, name), { force: true });
+    }
+    // Versions lost in such races by writers that saw nothing of each other: a long-lived pair must not pile them up.
+    await sweep(dir, (name) => !name.endsWith(tempSuffix) && (name.startsWith('cert-') || name.startsWith('key-')) && current !== undefined && name !== current.certFile && name !== current.keyFile, staleVersionMs);
   }
 
   async loadAccountKey(directoryUrl: string): Promise<string | undefined> {
+    await this.#sweepOnce();
     try {
       return await readFile(this.#accountFile(directoryUrl), 'utf8');
     } catch (error) {
@@ -89,6 +122,32 @@ export class FileCertificateStore implements ICertificateStore {
     await writeAtomically(this.#accountFile(directoryUrl), keyPem, 0o600);
   }
 
+  /** Removes crash leftovers a minute old or more; runs once per store object, before its first load or save. */
+  sweepLeftovers(): Promise<void> {
+    return this.#sweepOnce();
+  }
+
+  #sweepOnce(): Promise<void> {
+    this.#swept ??= this.#sweep().catch(() => undefined);
+    return this.#swept;
+  }
+
+  async #sweep(): Promise<void> {
+    const isTemp = (name: string) => name.endsWith(tempSuffix);
+    await sweep(join(this.#dir, 'accounts'), isTemp);
+    await sweep(join(this.#dir, 'locks'), (name) => isTemp(name) || name.endsWith('.stale'));
+    const entries = await readdir(this.#dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isDirectory() || entry.name === 'accounts' || entry.name === 'locks') continue;
+      const dir = join(this.#dir, entry.name);
+      const meta = await readMeta(dir, dir).catch(() => undefined);
+      // Versions never committed, or replaced by a writer that lost a race with another, are as dead as temp files.
+      const unreferenced = (name: string) => !isTemp(name) && (name.startsWith('cert-') || name.startsWith('key-')) && meta !== undefined && name !== meta.certFile && name !== meta.keyFile;
+      await sweep(dir, isTemp, staleTempMs);
+      await sweep(dir, unreferenced, staleVersionMs);
+    }
+  }
+
   #domainDir(domain: string): string {
     // Domains reach here validated, but the name becomes a path: refuse anything that could escape the store.
     if (!/^[a-z0-9*._-]+$/.test(domain) || domain.includes('..')) throw new Error(`refusing to store a certificate for '${domain}'`);
@@ -96,48 +155,35 @@ export class FileCertificateStore implements ICertificateStore {
   }
 
   #accountFile(directoryUrl: string): string {
-    const id = createHash('sha256').update(directoryUrl).digest('hex').slice(0, 16);
-    return join(this.#dir, 'accounts', `${id}.key`);
+    return join(this.#dir, 'accounts', `${accountId(directoryUrl)}.key`);
   }
 }
 
-/**
- * `mkdir -p` that always ends. Node's recursive mkdir never settles (and
- * keeps a thread-pool thread spinning) when a parent exists but cannot hold
- * children, as with a store under /proc or behind a dangling symlink: the
- * child answers ENOENT, the parent EEXIST, and it tries again forever. Here
- * each missing level is created once, top down, and a failure is final.
- */
-async function makeDirectory(path: string, mode: number): Promise<void> {
-  try {
-    await mkdir(path, { mode });
-    return;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' && (await stat(path).then((s) => s.isDirectory(), () => false))) return;
-    const parent = dirname(path);
-    if (code !== 'ENOENT' || parent === path) throw error;
-  }
-  await makeDirectory(dirname(path), mode);
-  await mkdir(path, { mode });
+/** A short stable name for an ACME directory URL (account files, account locks). */
+export function accountId(directoryUrl: string): string {
+  return createHash('sha256').update(directoryUrl).digest('hex').slice(0, 16);
 }
 
-async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+async function readMeta(dir: string, what: string): Promise<Meta | undefined> {
+  let text: string;
   try {
-    await writeFile(temp, content, { mode, flush: true });
-    await rename(temp, path);
+    text = await readFile(join(dir, 'meta.json'), 'utf8');
   } catch (error) {
-    await rm(temp, { force: true });
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw error;
   }
+  let meta: Meta;
+  try {
+    meta = JSON.parse(text) as Meta;
+  } catch (error) {
+    throw new CorruptStoreEntryError(what, `meta.json is not JSON (${(error as Error).message})`);
+  }
+  if (!isSafeName(meta.certFile) || !isSafeName(meta.keyFile)) throw new CorruptStoreEntryError(what, 'meta.json names no valid files');
+  return meta;
 }
 
-async function removeOtherVersions(dir: string, meta: Meta): Promise<void> {
-  for (const name of await readdir(dir)) {
-    const old = (name.startsWith('cert-') || name.startsWith('key-') || name.endsWith('.tmp')) && name !== meta.certFile && name !== meta.keyFile;
-    if (old) await rm(join(dir, name), { force: true });
-  }
+function sameMeta(a: Meta, b: Meta | undefined): boolean {
+  return b !== undefined && a.certFile === b.certFile && a.keyFile === b.keyFile;
 }
 
 function isSafeName(name: unknown): name is string {

@@ -1,3 +1,5 @@
+import type { INameLock } from './name-lock.js';
+
 /** A certificate with its key, as kept between restarts. */
 export interface IStoredCertificate {
   /** PEM chain, leaf first. */
@@ -15,6 +17,13 @@ export interface IStoredCertificate {
  * a secret manager shared by several proxy processes) can stand in for it.
  */
 export interface ICertificateStore {
+  /**
+   * Serialises orders for one name (and creating the account key) across
+   * every process that shares this store. A store shared between processes
+   * should provide one (FileCertificateStore does: lock files); without it
+   * orders are serialised within this process only.
+   */
+  readonly nameLock?: INameLock;
   /** The stored certificate, undefined when none; throws CorruptStoreEntryError when one exists but cannot be read. */
   loadCertificate(domain: string): Promise<IStoredCertificate | undefined>;
   saveCertificate(domain: string, certificate: IStoredCertificate): Promise<void>;

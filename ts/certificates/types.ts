@@ -26,4 +26,11 @@ export interface CertificateEvents {
   'certificate-issued': { domain: string; expiryDate: Date; source: CertificateSource };
   'certificate-renewed': { domain: string; expiryDate: Date; source: CertificateSource };
   'certificate-failed': { domain: string; error: Error; retryAt?: Date };
+  /** Renewal keeps failing and the certificate served expires within 7 days. */
+  'certificate-expiring': { domain: string; expiryDate: Date; error: Error; retryAt?: Date };
+  /** The certificate served has expired and no renewal has replaced it. */
+  'certificate-expired': { domain: string; expiryDate: Date };
 }
+
+/** How the certificate parts raise an event on the proxy. */
+export type EmitCertificateEvent = <E extends keyof CertificateEvents>(event: E, payload: CertificateEvents[E]) => void;

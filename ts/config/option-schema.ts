@@ -69,6 +69,7 @@ export const acmeOptions: OptionGroup = {
   caCertificates: field('a PEM string or a list of them', (v) => isPem(v) || (Array.isArray(v) && v.every(isPem))),
   skipChallengeVerification: field('true or false', isBoolean),
   pollIntervalMs: ms(),
+  timeoutMs: ms(),
 };
 
 /** TLS policy for terminated connections (restart: secure contexts are built with it). Routes may override each field. */
