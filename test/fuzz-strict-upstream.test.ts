@@ -29,7 +29,7 @@
  * response must come back whole and in order (an interim `100 Continue` for a
  * later request written inside an earlier response splits it).
  *
- * Bounded for `npm test`: fixed seed, FUZZ_RUNS (default 250) cases and a
+ * Bounded for `npm test`: fixed seed, FUZZ_RUNS (default 200) cases and a
  * quarter as many pipelines.
  * FUZZ_SEED tries another seed; FUZZ_SHRINK=1 shrinks a failure (slower).
  */
@@ -43,7 +43,7 @@ import { createSelfSignedCertificate } from '../ts/index.js';
 import { serve, startProxy, trackSockets, type Teardown } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 
-const runs = Number(process.env.FUZZ_RUNS ?? 250);
+const runs = Number(process.env.FUZZ_RUNS ?? 200);
 const seed = Number(process.env.FUZZ_SEED ?? 0x5eed10);
 /** A case is over once the proxy has been quiet this long after answering. */
 const quietMs = 60;
@@ -165,7 +165,7 @@ function startStrictUpstream(t: Teardown) {
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const entry: Seen = { method: req.method!, url: req.url!, headers: req.headers, trailers: undefined, upgrade: false, answered: false };
     // A case's first request is answered late, so requests pipelined behind it are answered first and their responses wait in the proxy.
-    const delay = state.slowFirst ? 60 : 0;
+    const delay = state.slowFirst ? 40 : 0;
     state.slowFirst = false;
     state.seen.push(entry);
     req.on('data', () => undefined);
@@ -412,7 +412,7 @@ async function fuzzBench(t: Teardown) {
     upstream.slowFirst = s.messages.length > 1;
     const bytes = Buffer.from(s.messages.map(render).join(''), 'latin1');
     // A late first answer must be waited for: the ones pipelined behind it come after it.
-    const reply = await sendCase(s.tls ? secure : plain, s.tls, cutInto(bytes, s.cuts), upstream.slowFirst ? 150 : 0);
+    const reply = await sendCase(s.tls ? secure : plain, s.tls, cutInto(bytes, s.cuts), upstream.slowFirst ? 100 : 0);
     upstream.slowFirst = false;
     const problem = judge(s, upstream, reply, complete) ?? (await stillServing(plain, secure));
     if (problem !== undefined) {
