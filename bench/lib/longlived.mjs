@@ -23,7 +23,7 @@ const idleSeconds = 10;
 export async function longLivedScenario(o) {
   const { ctx, settings, gen, pin, log, section, commands, waitQuiet } = o;
   const soakSeconds = settings.soakSeconds;
-  section(`8. Long-lived process: warm-up, 1 MiB fresh, ${fmt(soakSeconds)} s of mixed load, ${idleSeconds} s idle, 1 MiB again`);
+  section(`8. Long-lived process: 1 MiB fresh, warm-up, ${fmt(soakSeconds)} s of mixed load, ${idleSeconds} s idle, 1 MiB again`);
   const backend = await startBackend(ctx);
   const sp = contenders.find((c) => c.name === 'smartproxy');
   const nodeArgs = o.gc ? ['--expose-gc'] : [];
@@ -62,15 +62,16 @@ export async function longLivedScenario(o) {
   if (o.profile) mkdirSync(dir, { recursive: true });
 
   try {
-    // Warm-up: every load of the mix once, then the 1 MiB load (JIT, pools, TLS contexts).
+    // The fresh figure comes before any other load: a few seconds of small requests are enough to
+    // move V8 out of its start-up heap limits, and that change is part of what this scenario measures.
+    await load(gen, pin, { ...big, seconds: settings.warmupSeconds * 2 }).catch(() => {});
+    const fresh = await figure('fresh');
+    if (o.profile) profiles.push(await profileRun('fresh'));
+    // Then every load of the mix once (JIT, pools, TLS contexts): the RSS baseline is a warmed-up process.
     for (const m of mixed) await load(gen, pin, { ...m, seconds: settings.warmupSeconds }).catch(() => {});
-    await load(gen, pin, { ...big, seconds: settings.warmupSeconds }).catch(() => {});
     await sleep(2000);
     const postWarmUp = await sample('post-warm-up');
     log(`  post-warm-up: RSS ${mib(postWarmUp.rssKiB * 1024)} MiB, heap used ${mib(postWarmUp.heapUsed)} MiB`);
-
-    const fresh = await figure('fresh');
-    if (o.profile) profiles.push(await profileRun('fresh'));
 
     // The mixed load, in back-to-back segments so the rates over time show.
     const segments = [];
@@ -123,7 +124,7 @@ export async function longLivedScenario(o) {
       growth: profiles.length === 2 ? selfTimeGrowth(profiles[0], profiles[1]) : undefined,
       rss: { postWarmUp, peak, endOfLoad, afterIdle, afterGc, ratio: rssRatio },
       targets: [
-        { what: 'Long-lived: 1 MiB after the soak ≥ 0.9× fresh (same process)', value: ratio, limit: 0.9, ok: ratio >= 0.9, measured: `${short(ratio)}×`, peer: `fresh ${fmt(fresh.median)} MB/s → after ${fmt(after.median)} MB/s` },
+        { what: 'Long-lived: 1 MiB after the soak ≥ 0.9× fresh (same process)', value: ratio, limit: 0.9, ok: ratio >= 0.9, measured: `${short(ratio)}×`, peer: `fresh ${fmt(fresh.median)} MB/s → after ${fmt(after.median)} MB/s; by proxy CPU per MB ${short(fresh.cpuPerMB / after.cpuPerMB)}× (${fmt(fresh.cpuPerMB)} → ${fmt(after.cpuPerMB)} µs/MB), direct backend ${short(after.direct / fresh.direct)}×` },
         { what: `Long-lived: RSS ${idleSeconds} s after the load ≤ 1.2× post-warm-up`, value: rssRatio, limit: 1.2, ok: rssRatio <= 1.2, measured: `${short(rssRatio)}×`, peer: `${mib(postWarmUp.rssKiB * 1024)} → ${mib(afterIdle.rssKiB * 1024)} MiB (peak ${mib(peak.rssKiB * 1024)})` },
       ],
     };
