@@ -78,7 +78,11 @@ for (const s of steps.split(',')) {
 }
 const g = selfTimeGrowth(profiles[0], profiles.at(-1), 12);
 console.log('growth fresh → last (µs/MB):'); for (const x of g) console.log(`  ${x.deltaUs.toFixed(1).padStart(7)}  ${x.aUs.toFixed(1)} → ${x.bUs.toFixed(1)}  ${x.name} ${x.where}`);
-if (process.env.SHOWGC) console.log(inst.child.output.split('\n').filter((l) => /Mark-Compact|Scavenge/.test(l)).slice(-12).join('\n'));
+// SHOWGC=1: the child's last GC log lines (with NODEARGS="--trace-gc"); SHOWGC=<regex>: the last lines matching it.
+if (process.env.SHOWGC) {
+  const re = process.env.SHOWGC === '1' ? /Mark-Compact|Scavenge/ : new RegExp(process.env.SHOWGC);
+  console.log(inst.child.output.split('\n').filter((l) => re.test(l)).slice(-16).join('\n'));
+}
 await stopAll();
 dist.remove();
 rmSync(tmp, { recursive: true, force: true });
