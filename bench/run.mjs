@@ -4,7 +4,7 @@
 // measures and how far to trust it.
 //
 //   node run.mjs [--quick] [--rounds N] [--seconds S] [--only a,b] [--contenders a,b]
-//                [--loadgen wrk|autocannon] [--idle N] [--profile] [--no-write]
+//                [--loadgen wrk|autocannon] [--idle N] [--soak-seconds S] [--profile] [--no-write]
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -15,10 +15,11 @@ import { contenders, startBackend } from './lib/contenders.mjs';
 import { foreignCpu, treeCpu } from './lib/cpu-monitor.mjs';
 import { snapshotDist } from './lib/dist.mjs';
 import { topSelfTime } from './lib/cpuprofile.mjs';
+import { longLivedScenario } from './lib/longlived.mjs';
 import { describe, load, pickLoadGenerator } from './lib/loadgen.mjs';
 import { freePorts, hardNofile, pinningPlan, rssKiB, runToEnd, sleep, start, stop, stopAll } from './lib/procs.mjs';
 import { fmt, median, short } from './lib/stats.mjs';
-import { machineInfo, renderMarkdown } from './lib/report.mjs';
+import { checkTargets, machineInfo, renderMarkdown } from './lib/report.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
@@ -30,6 +31,8 @@ const { values: args } = parseArgs({
     contenders: { type: 'string' },
     loadgen: { type: 'string' },
     idle: { type: 'string' },
+    'soak-seconds': { type: 'string' },
+    'soak-gc': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     'wait-quiet': { type: 'string' },
@@ -39,11 +42,12 @@ const { values: args } = parseArgs({
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const wanted = (id) => (only ? only.has(id) : id !== 'profile');
 const settings = args.quick
-  ? { mode: 'quick', rounds: 1, seconds: 1, warmupSeconds: 1, tlsMs: 400, idle: 2000, idleSettleMs: 400, lookupMs: 100, updates: 6, sizes: [10, 1000, 10000] }
-  : { mode: 'full', rounds: 5, seconds: 3, warmupSeconds: 2, tlsMs: 2000, idle: 10000, idleSettleMs: 1500, lookupMs: 500, updates: 20, sizes: [10, 1000, 10000] };
+  ? { mode: 'quick', rounds: 1, seconds: 1, warmupSeconds: 1, tlsMs: 400, idle: 2000, idleSettleMs: 400, lookupMs: 100, updates: 6, sizes: [10, 1000, 10000], soakSeconds: 20 }
+  : { mode: 'full', rounds: 5, seconds: 3, warmupSeconds: 2, tlsMs: 2000, idle: 10000, idleSettleMs: 1500, lookupMs: 500, updates: 20, sizes: [10, 1000, 10000], soakSeconds: 300 };
 if (args.rounds) settings.rounds = Number(args.rounds);
 if (args.seconds) settings.seconds = Number(args.seconds);
 if (args.idle) settings.idle = Number(args.idle);
+if (args['soak-seconds']) settings.soakSeconds = Number(args['soak-seconds']);
 // Before each measurement, wait up to this long for other processes to go quiet (0: never wait).
 settings.waitQuietSeconds = args['wait-quiet'] !== undefined ? Number(args['wait-quiet']) : args.quick ? 0 : 20;
 // A measurement disturbed by other processes is repeated this many times at most.
@@ -86,6 +90,7 @@ const configs = new Map();
 const missing = [];
 let routeScale;
 let profile;
+let longLived;
 
 try {
   await main();
@@ -122,7 +127,7 @@ async function main() {
     live.push(c);
   }
 
-  const needRunning = ['keepalive', '1mib', 'close', 'tls', 'passthrough'].some(wanted);
+  const needRunning = ['keepalive', '1mib', 'close', 'tls', 'https', 'passthrough'].some(wanted);
   const running = [];
   if (needRunning) {
     // Started together (they are idle until measured); kept in contender order.
@@ -157,21 +162,37 @@ async function main() {
     await loadScenario(running, { id: 'close', title: '3. New connection per request (req/s)', port: 'http', unit: 'req/s', connections: 16, path: '/', headers: { Host: domain, Connection: 'close' } });
   }
   if (wanted('tls')) await tlsScenario(running, ctx);
+  if (wanted('https')) {
+    // The terminated-TLS path is other code than plain HTTP: warm it up too (not recorded).
+    for (const { inst } of running.filter((r) => r.c.jit && r.inst.ports.tls !== null)) {
+      await load(gen, pin, { url: url(inst.ports.tls, '/', 'https'), servername: domain, connections: 64, seconds: settings.warmupSeconds, headers: { Host: domain } }).catch(() => {});
+    }
+    await loadScenario(running, { id: 'https', title: '4c. HTTPS keep-alive, 12 B body (req/s)', port: 'tls', scheme: 'https', servername: domain, unit: 'req/s', connections: 64, path: '/', headers: { Host: domain } });
+    await loadScenario(running, { id: 'https-1mib', title: '4d. HTTPS keep-alive, 1 MiB body (MB/s)', port: 'tls', scheme: 'https', servername: domain, unit: 'MB/s', connections: 8, path: '/1m', headers: { Host: domain } });
+  }
   if (wanted('passthrough')) {
     await loadScenario(running, { id: 'tcp', title: '5a. TCP passthrough, 1 MiB bodies over HTTP (MB/s)', port: 'tcp', unit: 'MB/s', connections: 8, path: '/1m', headers: { Host: domain } });
     await loadScenario(running, { id: 'tls-pt', title: '5b. TLS passthrough, 1 MiB bodies over HTTPS (MB/s)', port: 'passthrough', scheme: 'https', unit: 'MB/s', connections: 8, path: '/1m', headers: { Host: domain } });
   }
   for (const { inst } of running) await inst.stop();
 
-  if (wanted('idle')) await idleScenario(live, ctx);
+  if (wanted('idle')) await idleScenario(live, ctx, false);
+  if (wanted('idle-tls')) await idleScenario(live.filter((c) => c.name !== 'node-bare'), ctx, true);
   if (wanted('routes') && live.some((c) => c.name === 'smartproxy')) await routeScaleScenario();
-  if (args.profile || only?.has('profile')) await profileScenario(ctx);
+  if (wanted('longlived') && live.some((c) => c.name === 'smartproxy')) {
+    longLived = await longLivedScenario({ ctx, settings, gen, pin, log, section, commands, waitQuiet, profile: args.profile, gc: args['soak-gc'], outDir: join(here, '.bench-out') });
+  }
+  // With --only, the profile scenario runs only when named (--only longlived --profile profiles scenario 8 alone).
+  if (only ? only.has('profile') : args.profile) await profileScenario(ctx);
 
   const md = renderMarkdown({
-    settings, gen, pin, machine: { ...machineInfo(gen), distHash: dist.hash }, results, missing, commands, configs, routeScale, profile,
+    settings, gen, pin, machine: { ...machineInfo(gen), distHash: dist.hash }, results, missing, commands, configs, routeScale, profile, longLived,
     contenders: picked.map((c) => ({ name: c.name, note: c.note })),
   });
   console.log(md);
+  const targets = checkTargets(results, routeScale, longLived);
+  if (targets.length) section('Targets (issue 11)');
+  for (const t of targets) log(`  ${(t.ok === undefined ? 'report' : t.ok ? 'met' : 'MISSED').padEnd(6)} ${t.what}: ${t.measured}${t.peer ? ` (${t.peer})` : ''}`);
   if (!args['no-write']) {
     writeFileSync(join(here, 'RESULTS.md'), md + keptSection(join(here, 'RESULTS.md'), '## TLS audit'));
     log(`written to ${join(here, 'RESULTS.md')}`);
@@ -236,7 +257,7 @@ async function loadScenario(running, s) {
   });
   for (const { round, item } of interleave(list)) {
     const { c, inst } = item;
-    const opts = { url: url(inst.ports[s.port], s.path, s.scheme), connections: s.connections, seconds: settings.seconds, headers: s.headers };
+    const opts = { url: url(inst.ports[s.port], s.path, s.scheme), servername: s.servername, connections: s.connections, seconds: settings.seconds, headers: s.headers };
     commands.set(s.title, describe(gen, { ...opts, url: url('<port>', s.path, s.scheme) }));
     try {
       const { result: r, server, proxy, foreign } = await measure(inst.pids, () => load(gen, pin, opts));
@@ -281,10 +302,13 @@ async function tlsScenario(running, ctx) {
  * small warm-up, then RSS before and after opening N connections that each
  * carried one request. Direct means a fresh backend process measured alone.
  */
-async function idleScenario(live, ctx) {
-  const s = { id: 'idle', title: `6. ${fmt(settings.idle)} idle keep-alive connections (KiB RSS per connection)`, unit: 'KiB/conn' };
+async function idleScenario(live, ctx, tls) {
+  const s = tls
+    ? { id: 'idle-tls', title: `6b. ${fmt(settings.idle)} idle TLS keep-alive connections (KiB RSS per connection)`, unit: 'KiB/conn' }
+    : { id: 'idle', title: `6. ${fmt(settings.idle)} idle keep-alive connections (KiB RSS per connection)`, unit: 'KiB/conn' };
+  const port = tls ? 'tls' : 'http';
   section(s.title);
-  commands.set(s.title, `node clients/idle-conns.mjs '{"port":<port>,"host":"${domain}","count":${settings.idle},"parallel":100}'  + VmRSS from /proc/<pid>/status`);
+  commands.set(s.title, `node clients/idle-conns.mjs '{"port":<port>,"host":"${domain}","count":${settings.idle},"parallel":100${tls ? ',"tls":true' : ''}}'  + VmRSS from /proc/<pid>/status`);
   // Fresh processes, started together; each is measured alone while the others sit idle.
   const fresh = await Promise.allSettled(live.map((c) => c.start(ctx, { fresh: true })));
   for (const [i, c] of live.entries()) {
@@ -293,13 +317,17 @@ async function idleScenario(live, ctx) {
       if (fresh[i].status === 'rejected') throw fresh[i].reason;
       inst = fresh[i].value;
       await waitQuiet();
-      await idleClient(inst.ports.http, 200, 20, true); // warm-up: code paths, pools, first allocations
+      if (inst.ports[port] === null) {
+        na(s, c.name, 'no such mode');
+        continue;
+      }
+      await idleClient(inst.ports[port], 200, 20, true, tls); // warm-up: code paths, pools, first allocations
       await sleep(settings.idleSettleMs / 2);
       const pid = inst.memPid();
       const before = rssKiB(pid);
       const count = Math.min(settings.idle, c.maxConnections ? c.maxConnections() - 250 : Infinity);
       const end = foreignCpu();
-      const client = await idleClient(inst.ports.http, count, 100, false);
+      const client = await idleClient(inst.ports[port], count, 100, false, tls);
       await sleep(settings.idleSettleMs);
       const after = rssKiB(pid);
       const foreign = end();
@@ -320,8 +348,8 @@ async function idleScenario(live, ctx) {
   }
 }
 
-async function idleClient(port, count, parallel, closeAfter) {
-  const o = { port, host: domain, count, parallel };
+async function idleClient(port, count, parallel, closeAfter, tls = false) {
+  const o = { port, host: domain, count, parallel, tls };
   const child = start(pin.load, [process.execPath, join(here, 'clients/idle-conns.mjs'), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const ready = await new Promise((resolve, reject) => {
     child.once('message', resolve);

@@ -29,6 +29,7 @@
  *    pooled upstream) gets its own response, marked with its own id.
  *
  * Bounded for `npm test`: fixed seed, FUZZ_RUNS (default 160) cases.
+ * FUZZ_SEED tries another seed; FUZZ_SHRINK=1 shrinks a failure (slower).
  */
 import t from 'tap';
 import fc from 'fast-check';

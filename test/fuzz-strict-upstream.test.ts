@@ -24,8 +24,13 @@
  *  - the client got an answer (or a close) without waiting for a timeout, and
  *    what it got reads as one framed response per request, in order;
  *  - afterwards fresh requests on both engines (and TLS) get their own answers.
+ * A second property sends pipelines of well-formed messages (the first often
+ * handed to Node's parser, and answered late by the upstream), where every
+ * response must come back whole and in order (an interim `100 Continue` for a
+ * later request written inside an earlier response splits it).
  *
- * Bounded for `npm test`: fixed seed, FUZZ_RUNS (default 250) cases.
+ * Bounded for `npm test`: fixed seed, FUZZ_RUNS (default 200) cases and a
+ * quarter as many pipelines.
  * FUZZ_SEED tries another seed; FUZZ_SHRINK=1 shrinks a failure (slower).
  */
 import t from 'tap';
@@ -38,7 +43,7 @@ import { createSelfSignedCertificate } from '../ts/index.js';
 import { serve, startProxy, trackSockets, type Teardown } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 
-const runs = Number(process.env.FUZZ_RUNS ?? 250);
+const runs = Number(process.env.FUZZ_RUNS ?? 200);
 const seed = Number(process.env.FUZZ_SEED ?? 0x5eed10);
 /** A case is over once the proxy has been quiet this long after answering. */
 const quietMs = 60;
@@ -53,25 +58,32 @@ const smuggle = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a.test\r\n\r\n`
 const framings = ['none', 'cl', 'cl-dup', 'cl-list', 'cl-plus', 'cl+te', 'chunked', 'chunked-upper', 'chunked-twice', 'chunked-list', 'gzip-chunked', 'te-not-chunked'] as const;
 type FramingKind = (typeof framings)[number];
 
-/** Mostly ordinary values, so that one odd piece at a time gets through to the upstream. */
-const usually = <T,>(common: T, ...odd: T[]) => fc.oneof({ weight: 3, arbitrary: fc.constant(common) }, { weight: 1, arbitrary: fc.constantFrom(...odd) });
-
-const message = fc.record({
-  method: fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE', 'OPTIONS', 'PUT'),
-  target: usually('/p', '/p?q=1', 'http://a.test/p', 'http://b.test/p', '/admin/x', '*'),
-  version: usually('HTTP/1.1', 'HTTP/1.0'),
-  host: usually('a.test', 'b.test', 'none', 'two'),
-  connection: usually<string | undefined>(undefined, 'close', 'keep-alive', 'Content-Length', 'Transfer-Encoding', 'Host', 'X-Forwarded-For', 'Expect', 'te', 'close, Content-Length', 'keep-alive, Transfer-Encoding', 'content-length, host', 'upgrade'),
-  expect: usually(false, true),
-  upgrade: usually('none', 'header', 'header+connection'),
-  xff: usually(false, true),
-  body: fc.constantFrom('', 'hello', smuggle('/smuggled'), smuggle('/admin/x')),
-  framing: fc.oneof({ weight: 4, arbitrary: fc.constantFrom<FramingKind>('none', 'cl', 'chunked') }, { weight: 3, arbitrary: fc.constantFrom(...framings) }),
-  /** `;<20000 x>` stands for a 20 000-byte extension (past Node's limit), kept short in fast-check's report. */
-  extension: usually('', ';a=b', ' xyz', ';a="b', ';<20000 x>'),
-  trailer: usually('', 'X-T: 1\r\n', 'Content-Length: 5\r\n', 'GET /smuggled HTTP/1.1\r\n', 'X-Forwarded-For: 6.6.6.6\r\n', 'Host: evil.test\r\n'),
-  bareLf: fc.oneof({ weight: 8, arbitrary: fc.constant('none') }, { weight: 1, arbitrary: fc.constantFrom('all', 'one') }),
-});
+/**
+ * Messages with mostly ordinary pieces, so that one odd piece at a time gets through to the upstream: `weight` to 1 for the
+ * common value of each piece. Wild messages (3) mix many odd pieces; plain ones (15) are nearly well-formed, so that
+ * pipelined ones are forwarded side by side.
+ */
+const messageWith = (weight: number) => {
+  const usually = <T,>(common: T, ...odd: T[]) => fc.oneof({ weight, arbitrary: fc.constant(common) }, { weight: 1, arbitrary: fc.constantFrom(...odd) });
+  return fc.record({
+    method: fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE', 'OPTIONS', 'PUT'),
+    target: usually('/p', '/p?q=1', 'http://a.test/p', 'http://b.test/p', '/admin/x', '*'),
+    // HTTP/1.0 and Expect hand a connection to Node's parser: kept frequent whatever the weight, so both engines get pipelines.
+    version: fc.oneof({ weight: 3, arbitrary: fc.constant('HTTP/1.1') }, { weight: 1, arbitrary: fc.constant('HTTP/1.0') }),
+    host: usually('a.test', 'b.test', 'none', 'two'),
+    connection: usually<string | undefined>(undefined, 'close', 'keep-alive', 'Content-Length', 'Transfer-Encoding', 'Host', 'X-Forwarded-For', 'Expect', 'te', 'close, Content-Length', 'keep-alive, Transfer-Encoding', 'content-length, host', 'upgrade'),
+    expect: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    upgrade: usually('none', 'header', 'header+connection'),
+    xff: usually(false, true),
+    body: fc.constantFrom('', 'hello', smuggle('/smuggled'), smuggle('/admin/x')),
+    framing: fc.oneof({ weight: weight + 1, arbitrary: fc.constantFrom<FramingKind>('none', 'cl', 'chunked') }, { weight: 3, arbitrary: fc.constantFrom(...framings) }),
+    /** `;<20000 x>` stands for a 20 000-byte extension (past Node's limit), kept short in fast-check's report. */
+    extension: usually('', ';a=b', ' xyz', ';a="b', ';<20000 x>'),
+    trailer: usually('', 'X-T: 1\r\n', 'Content-Length: 5\r\n', 'GET /smuggled HTTP/1.1\r\n', 'X-Forwarded-For: 6.6.6.6\r\n', 'Host: evil.test\r\n'),
+    bareLf: fc.oneof({ weight: weight * 3, arbitrary: fc.constant('none') }, { weight: 1, arbitrary: fc.constantFrom('all', 'one') }),
+  });
+};
+const message = fc.oneof(messageWith(3), messageWith(15));
 type Message = typeof message extends fc.Arbitrary<infer M> ? M : never;
 
 const chunkedKinds: ReadonlySet<FramingKind> = new Set(['cl+te', 'chunked', 'chunked-upper', 'chunked-twice', 'chunked-list', 'gzip-chunked', 'te-not-chunked']);
@@ -119,6 +131,21 @@ const scenario = fc.record({
 });
 type Scenario = typeof scenario extends fc.Arbitrary<infer S> ? S : never;
 
+/** Pipelines of well-formed messages (HTTP/1.0 and Expect included), the first answered late: responses must come back whole and in order. */
+const pipeline = fc
+  .record({
+    tls: fc.boolean(),
+    messages: fc.array(messageWith(1000), { minLength: 2, maxLength: 3 }),
+    cuts: fc.constant([] as number[]),
+    /** How the first message starts the connection: often handed to Node's parser, which then reads the pipelined ones at once. */
+    first: fc.constantFrom('as generated', 'expect', 'http/1.0 keep-alive'),
+  })
+  .map(({ first, messages, ...rest }): Scenario => {
+    const [head, ...tail] = messages;
+    const opened: Message = first === 'expect' ? { ...head!, expect: true } : first === 'as generated' ? head! : { ...head!, version: 'HTTP/1.0', connection: 'keep-alive' };
+    return { ...rest, messages: [opened, ...tail] };
+  });
+
 // ---------------------------------------------------------------------------
 // The strict upstream.
 
@@ -128,22 +155,27 @@ interface Seen {
   headers: http.IncomingHttpHeaders;
   trailers: Record<string, string | undefined> | undefined;
   upgrade: boolean;
+  /** The upstream wrote its answer (`ok <url>`). */
+  answered: boolean;
 }
 
 function startStrictUpstream(t: Teardown) {
-  const state = { seen: [] as Seen[], clientErrors: [] as string[] };
+  const state = { seen: [] as Seen[], clientErrors: [] as string[], slowFirst: false };
   const server = trackSockets(http.createServer());
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const entry: Seen = { method: req.method!, url: req.url!, headers: req.headers, trailers: undefined, upgrade: false };
+    const entry: Seen = { method: req.method!, url: req.url!, headers: req.headers, trailers: undefined, upgrade: false, answered: false };
+    // A case's first request is answered late, so requests pipelined behind it are answered first and their responses wait in the proxy.
+    const delay = state.slowFirst ? 40 : 0;
+    state.slowFirst = false;
     state.seen.push(entry);
     req.on('data', () => undefined);
     req.on('end', () => {
       entry.trailers = req.trailers;
-      res.end(`ok ${req.url}`);
+      setTimeout(() => res.end(`ok ${req.url}`, () => (entry.answered = true)), delay);
     });
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
-    state.seen.push({ method: req.method!, url: req.url!, headers: req.headers, trailers: undefined, upgrade: true });
+    state.seen.push({ method: req.method!, url: req.url!, headers: req.headers, trailers: undefined, upgrade: true, answered: false });
     socket.on('error', () => undefined);
     socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
@@ -165,7 +197,13 @@ interface Reply {
   closed: boolean;
 }
 
-function sendCase(port: number, useTls: boolean, chunks: Buffer[]): Promise<Reply> {
+/**
+ * Sends the chunks; the reply is what came back until the proxy closed, or was quiet for quietMs once at least `minMs`
+ * passed and `settled(reply)` holds (or answerMs passed: a loaded machine may be slow, but not that slow).
+ */
+function sendCase(port: number, useTls: boolean, chunks: Buffer[], minMs: number, settled: (reply: string) => boolean): Promise<Reply> {
+  const start = Date.now();
+  const until = start + minMs;
   return new Promise((resolve) => {
     const socket: net.Socket = useTls ? tls.connect({ host: '127.0.0.1', port, servername: 'a.test', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
     let bytes = '';
@@ -179,14 +217,14 @@ function sendCase(port: number, useTls: boolean, chunks: Buffer[]): Promise<Repl
     };
     const arm = (ms: number) => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(false), ms);
+      timer = setTimeout(() => (answered && !settled(bytes) && Date.now() - start < answerMs ? arm(quietMs) : finish(false)), ms);
     };
     socket.on('error', () => undefined);
     socket.on('close', () => finish(true));
     socket.on('data', (chunk: Buffer) => {
       bytes += chunk.toString('latin1');
       answered = true;
-      arm(quietMs);
+      arm(Math.max(quietMs, until - Date.now()));
     });
     socket.once(useTls ? 'secureConnect' : 'connect', async () => {
       for (const chunk of chunks) {
@@ -324,7 +362,12 @@ function readResponses(reply: string, messages: Message[]): string | undefined {
 const forwardedNames = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'host'];
 
 /** What went wrong in one case, or undefined. */
-function judge(s: Scenario, upstream: { seen: Seen[]; clientErrors: string[] }, reply: Reply): string | undefined {
+/** Answers with a body the upstream wrote, and how many of them the client got. */
+const written = (seen: Seen[]) => seen.filter((r) => r.answered && r.method !== 'HEAD').length;
+const relayed = (reply: string) => reply.split('\r\n\r\nok ').length - 1;
+
+/** What went wrong in one case, or undefined; `complete`: every message is well-formed, so every answer the upstream wrote must reach the client. */
+function judge(s: Scenario, upstream: { seen: Seen[]; clientErrors: string[] }, reply: Reply, complete: boolean): string | undefined {
   if (upstream.clientErrors.length > 0) return `the upstream's strict parser failed: ${upstream.clientErrors.join('; ')}`;
   const smuggled = upstream.seen.find((r) => /^(?:https?:\/\/[^/]*)?\/(?:admin|smuggled)/i.test(r.url));
   if (smuggled !== undefined) return `the upstream saw ${smuggled.method} ${smuggled.url} as a request`;
@@ -338,10 +381,12 @@ function judge(s: Scenario, upstream: { seen: Seen[]; clientErrors: string[] }, 
   if (!reply.answered && !reply.closed) return `no answer and no close within ${answerMs} ms for a complete request`;
   const framing = readResponses(reply.bytes, s.messages);
   if (framing !== undefined) return `the client got ${framing}`;
+  if (complete && relayed(reply.bytes) < written(upstream.seen)) return `the upstream answered ${written(upstream.seen)} requests but the client got ${relayed(reply.bytes)} of those answers`;
   return undefined;
 }
 
-t.test('no generated client message desyncs a strict upstream', async (t) => {
+/** A strict upstream behind a proxy with a block route, checked once; `check` runs one case and throws what went wrong. */
+async function fuzzBench(t: Teardown) {
   const upstream = await startStrictUpstream(t);
   const plain = await getFreePort();
   const secure = await getFreePort();
@@ -360,26 +405,38 @@ t.test('no generated client message desyncs a strict upstream', async (t) => {
   );
 
   // The oracle's premises: /admin/* is blocked on both fronts, and checks pass on a fresh proxy.
-  t.equal((await get(plain, '/admin/x')).status, 403, '/admin/* is blocked on the plain port');
-  t.equal((await get(secure, '/admin/x', { tls: true })).status, 403, '/admin/* is blocked on the TLS port');
-  t.equal(await stillServing(plain, secure), undefined, 'checks pass before fuzzing');
-  upstream.seen.length = 0;
+  const premises = [(await get(plain, '/admin/x')).status, (await get(secure, '/admin/x', { tls: true })).status, await stillServing(plain, secure)];
+  if (premises[0] !== 403 || premises[1] !== 403 || premises[2] !== undefined) throw new Error(`the bench is not as the oracle assumes: ${JSON.stringify(premises)}`);
 
-  let cases = 0;
-  await fc.assert(
-    fc.asyncProperty(scenario, async (s) => {
-      cases++;
-      upstream.seen.length = 0;
-      upstream.clientErrors.length = 0;
-      const bytes = Buffer.from(s.messages.map(render).join(''), 'latin1');
-      const reply = await sendCase(s.tls ? secure : plain, s.tls, cutInto(bytes, s.cuts));
-      const problem = judge(s, upstream, reply) ?? (await stillServing(plain, secure));
-      if (problem !== undefined) {
-        const shown = bytes.length > 600 ? bytes.toString('latin1').replace(/x{100,}/g, (x) => `<${x.length} x>`) : bytes.toString('latin1');
-        throw new Error(`${problem}\n  front: ${s.tls ? 'TLS terminate' : 'plain'}\n  client sent: ${JSON.stringify(shown)}\n  client got: ${JSON.stringify(reply.bytes.slice(0, 400))}`);
-      }
-    }),
-    { numRuns: runs, seed, endOnFailure: process.env.FUZZ_SHRINK === undefined, interruptAfterTimeLimit: 120_000 },
-  );
-  t.pass(`${cases} generated cases, seed ${seed}`);
+  const bench = { cases: 0, check };
+  async function check(s: Scenario, complete: boolean): Promise<void> {
+    bench.cases++;
+    upstream.seen.length = 0;
+    upstream.clientErrors.length = 0;
+    upstream.slowFirst = s.messages.length > 1;
+    const bytes = Buffer.from(s.messages.map(render).join(''), 'latin1');
+    // A late first answer must be waited for: the ones pipelined behind it come after it.
+    const reply = await sendCase(s.tls ? secure : plain, s.tls, cutInto(bytes, s.cuts), upstream.slowFirst ? 100 : 0, (got) => relayed(got) >= written(upstream.seen));
+    upstream.slowFirst = false;
+    const problem = judge(s, upstream, reply, complete) ?? (await stillServing(plain, secure));
+    if (problem !== undefined) {
+      const shown = bytes.length > 600 ? bytes.toString('latin1').replace(/x{100,}/g, (x) => `<${x.length} x>`) : bytes.toString('latin1');
+      throw new Error(`${problem}\n  front: ${s.tls ? 'TLS terminate' : 'plain'}\n  client sent: ${JSON.stringify(shown)}\n  client got: ${JSON.stringify(reply.bytes.slice(0, 400))}`);
+    }
+  }
+  return bench;
+}
+
+const settings = { seed, endOnFailure: process.env.FUZZ_SHRINK === undefined, interruptAfterTimeLimit: 120_000 };
+
+t.test('no generated client message desyncs a strict upstream', async (t) => {
+  const bench = await fuzzBench(t);
+  await fc.assert(fc.asyncProperty(scenario, (s) => bench.check(s, false)), { ...settings, numRuns: runs });
+  t.pass(`${bench.cases} generated cases, seed ${seed}`);
+});
+
+t.test('pipelined well-formed requests get whole responses, in order', async (t) => {
+  const bench = await fuzzBench(t);
+  await fc.assert(fc.asyncProperty(pipeline, (s) => bench.check(s, true)), { ...settings, numRuns: Math.ceil(runs / 4) });
+  t.pass(`${bench.cases} generated pipelines, seed ${seed}`);
 });

@@ -2,10 +2,18 @@
 // then leaves them idle. Talks to the runner over IPC: sends
 // { ready, opened, failed } once everything is open, answers 'report' with
 // { open } (connections still open), exits on 'exit'.
-// Usage: node idle-conns.mjs '<json>'   json: { port, host, count, parallel }
+// Usage: node idle-conns.mjs '<json>'   json: { port, host, count, parallel, tls? }
+// With tls: true each connection is a TLS one (SNI = host, certificate not
+// checked: the bench's own self-signed one), full handshake, no resumption.
 import net from 'node:net';
+import tls from 'node:tls';
 
 const o = JSON.parse(process.argv[2]);
+// One context for all connections: building one per connection would make this client the bottleneck.
+const secureContext = o.tls ? tls.createSecureContext() : undefined;
+const connect = () => o.tls
+  ? tls.connect({ host: '127.0.0.1', port: o.port, servername: o.host, secureContext, rejectUnauthorized: false })
+  : net.connect(o.port, '127.0.0.1');
 const request = `GET / HTTP/1.1\r\nHost: ${o.host}\r\n\r\n`;
 const sockets = [];
 let open = 0;
@@ -13,11 +21,11 @@ let failed = 0;
 
 function openOne() {
   return new Promise((resolve) => {
-    const s = net.connect(o.port, '127.0.0.1');
+    const s = connect();
     let seen = '';
     let counted = false;
     s.setEncoding('latin1');
-    s.once('connect', () => s.write(request));
+    s.once(o.tls ? 'secureConnect' : 'connect', () => s.write(request));
     s.on('data', (d) => {
       seen += d;
       // The backend's small body ends the response; after it the connection idles.

@@ -34,10 +34,12 @@ export const contenders = [
     jit: true,
     note: 'this library (dist/), child process',
     available: () => (existsSync(join(here, '../dist/index.js')) ? { ok: true } : { ok: false, missing: 'missing (run npm run build)' }),
+    // opts: { nodeArgs, ipc (control channel, see servers/control.mjs), backend (instead of ctx.backend) }
     async start(ctx, opts = {}) {
       const [httpPort, tlsPort, passthroughPort, tcpPort] = await freePorts(4);
+      const backend = opts.backend ?? ctx.backend;
       const config = {
-        backendPort: ctx.backend.http, backendTlsPort: ctx.backend.https,
+        backendPort: backend.http, backendTlsPort: backend.https,
         httpPort, tlsPort, passthroughPort, tcpPort, key: ctx.key, cert: ctx.cert, domain: ctx.domain,
       };
       const file = join(ctx.tmp, `smartproxy-${httpPort}.json`);
@@ -45,10 +47,11 @@ export const contenders = [
       const child = start(ctx.pin.server, [process.execPath, ...(opts.nodeArgs ?? []), join(here, 'servers/smartproxy.mjs'), file], {
         cwd: ctx.tmp,
         env: { SMARTPROXY_LOG_LEVEL: 'warn', ...(ctx.dist ? { SMARTPROXY_DIST: ctx.dist.entry } : {}) },
+        ...(opts.ipc ? { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] } : {}),
       });
       for (const p of [httpPort, tlsPort, passthroughPort, tcpPort]) await waitForPort(p, child);
       return {
-        ports: { http: httpPort, tls: tlsPort, tcp: tcpPort, passthrough: passthroughPort }, pids: [child.pid, ctx.backend.child.pid],
+        ports: { http: httpPort, tls: tlsPort, tcp: tcpPort, passthrough: passthroughPort }, pids: [child.pid, backend.child.pid],
         memPid: () => child.pid, stop: () => stop(child), child,
         command: `SMARTPROXY_LOG_LEVEL=warn node servers/smartproxy.mjs smartproxy.json   # ${JSON.stringify({ ...config, key: 'key.pem', cert: 'cert.pem' })}`,
       };

@@ -1,8 +1,11 @@
 // Summarises a V8 .cpuprofile: self time per function, biggest first.
 import { readFileSync } from 'node:fs';
 
-/** Returns [{ name, where, selfMs, pct }] for the `top` functions with the most self time. */
-export function topSelfTime(file, top = 20) {
+/**
+ * Returns { totalMs, rows: [{ name, where, selfMs, pct }], byArea } for the `top` functions
+ * with the most self time; with `keepAll`, also `all`: Map of "name\0where" → self µs.
+ */
+export function topSelfTime(file, top = 20, keepAll = false) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   // Sample i took timeDeltas[i+1] µs; attributing deltas (not hit counts) is what DevTools does.
@@ -29,7 +32,25 @@ export function topSelfTime(file, top = 20) {
       return { name, where, selfMs: us / 1000, pct: (100 * us) / all };
     }),
     byArea: areas(totals, all),
+    ...(keepAll ? { all: totals } : {}),
   };
+}
+
+/**
+ * Two profiles of the same work (a and b, each with `all` and `units` of work
+ * done): the functions whose self time per unit grew most from a to b.
+ * Returns [{ name, where, aUs, bUs, deltaUs }] in µs per unit.
+ */
+export function selfTimeGrowth(a, b, top = 15) {
+  // (idle) is waiting, not work: it grows whenever the proxy is not the bottleneck.
+  const keys = new Set([...a.all.keys(), ...b.all.keys()].filter((k) => !k.startsWith('(idle)')));
+  const rows = [...keys].map((key) => {
+    const [name, where] = key.split('\u0000');
+    const aUs = (a.all.get(key) ?? 0) / a.units;
+    const bUs = (b.all.get(key) ?? 0) / b.units;
+    return { name, where, aUs, bUs, deltaUs: bUs - aUs };
+  });
+  return rows.sort((x, y) => y.deltaUs - x.deltaUs).slice(0, top);
 }
 
 /** Self time grouped by where the code lives: smartproxy, Node core, dependencies, V8/GC. */

@@ -20,7 +20,9 @@ export function pickLoadGenerator(preferred) {
 /**
  * Runs one load test and returns
  * { rps, bytesPerSec, p50Ms, p99Ms, errors, non2xx, command }.
- * opts: { url, connections, seconds, headers: { name: value } }
+ * opts: { url, connections, seconds, headers: { name: value }, servername? }
+ * With `servername` (HTTPS), wrk gets that name as the URL's host, which is
+ * what it sends as SNI; lib/wrk-report.lua resolves every name to 127.0.0.1.
  */
 export async function load(gen, pin, opts) {
   return gen.name === 'wrk' ? runWrk(gen, pin, opts) : runAutocannon(pin, opts);
@@ -30,15 +32,21 @@ export async function load(gen, pin, opts) {
 export function describe(gen, opts) {
   const h = Object.entries(opts.headers ?? {});
   if (gen.name === 'wrk') {
-    return `wrk -t1 -c${opts.connections} -d${opts.seconds}s --latency ${h.map(([k, v]) => `-H '${k}: ${v}' `).join('')}-s lib/wrk-report.lua ${opts.url}`;
+    const sni = opts.servername ? '   # SNI from the URL host; wrk-report.lua resolves it to 127.0.0.1' : '';
+    return `wrk -t1 -c${opts.connections} -d${opts.seconds}s --latency ${h.map(([k, v]) => `-H '${k}: ${v}' `).join('')}-s lib/wrk-report.lua ${wrkUrl(opts)}${sni}`;
   }
-  return `autocannon -c ${opts.connections} -d ${opts.seconds} -j ${h.map(([k, v]) => `-H '${k}=${v}' `).join('')}${opts.url}`;
+  return `autocannon -c ${opts.connections} -d ${opts.seconds} -j ${opts.servername ? `--servername ${opts.servername} ` : ''}${h.map(([k, v]) => `-H '${k}=${v}' `).join('')}${opts.url}`;
+}
+
+/** wrk sends the URL's host as SNI: put the server name there (the Lua script connects to 127.0.0.1). */
+function wrkUrl(opts) {
+  return opts.servername ? opts.url.replace('//127.0.0.1:', `//${opts.servername}:`) : opts.url;
 }
 
 async function runWrk(gen, pin, opts) {
   const args = [gen.path, '-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '--timeout', '10s', '--latency', '-s', join(here, 'lib/wrk-report.lua')];
   for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
-  args.push(opts.url);
+  args.push(wrkUrl(opts));
   const out = await runToEnd(pin.load, args);
   const line = out.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (!line) throw new Error(`wrk printed no summary:\n${out}`);
@@ -58,6 +66,7 @@ async function runWrk(gen, pin, opts) {
 async function runAutocannon(pin, opts) {
   const args = [process.execPath, autocannonBin, '-c', String(opts.connections), '-d', String(opts.seconds), '-j'];
   for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}=${v}`);
+  if (opts.servername) args.push('--servername', opts.servername);
   args.push(opts.url);
   const out = await runToEnd(pin.load, args);
   const r = JSON.parse(out.slice(out.indexOf('{')));

@@ -31,6 +31,14 @@ const proxy = new SmartProxy({
 });
 await proxy.start();
 
+// With an IPC channel (the long-lived scenario), the runner can read this
+// process's memory and take CPU profiles of chosen intervals. Reading only:
+// nothing here changes what the proxy does, and without IPC none of it exists.
+if (process.send) {
+  const { control } = await import('./control.mjs');
+  control(process);
+}
+
 // A clean exit (not a signal death) is what makes --cpu-prof write its profile.
 process.on('SIGTERM', () => {
   setTimeout(() => process.exit(0), 1000).unref();
