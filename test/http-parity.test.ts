@@ -161,7 +161,7 @@ const rows: Row[] = [
     upstream: echoUpstream,
     async run({ t, front, proxy }) {
       const socket = await proxy.connect(front);
-      const reply = collect(socket, 400);
+      const reply = collect(socket, 1000);
       socket.write('PUT /expect HTTP/1.1\r\nHost: p.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
       await eventually(() => socket.bytesRead > 0 || socket.destroyed, 3000);
       socket.write('hello');

@@ -98,11 +98,16 @@ export function readUntil(socket: net.Socket, text: string, limitMs = 5000): Pro
   });
 }
 
-/** What arrives until the socket closes or stays quiet for `quietMs`; the socket is destroyed after. */
-export function collect(socket: net.Socket, quietMs: number): Promise<string> {
+/**
+ * What arrives until the socket closes or stays quiet for `quietMs` after
+ * the last byte; the socket is destroyed after. Until a first byte comes
+ * the wait is at least `firstByteMs`, so a loaded machine does not end a
+ * reply before it began.
+ */
+export function collect(socket: net.Socket, quietMs: number, firstByteMs = 5000): Promise<string> {
   return new Promise((resolve) => {
     let received = '';
-    let timer = setTimeout(finish, quietMs);
+    let timer = setTimeout(finish, Math.max(quietMs, firstByteMs));
     function finish() {
       clearTimeout(timer);
       socket.off('data', onData);

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ProxyContext } from './context.js';
-import { handleRequest, handleUpgrade, responseStarted } from './http-handler.js';
+import { handleRequest, handleUpgrade } from './http-handler.js';
+import { parseErrorAction, serveInOrder } from './node-order.js';
 import { FastFront } from './fast/fast-front.js';
 import { transportOf } from './tls/terminate.js';
 import { rawStatusResponse } from './http-responses.js';
@@ -82,12 +83,17 @@ export class HttpFronts {
     // than the limit so that matchRequest sees the request is over it and answers 431.
     const maxCount = ctx.limits.maxHeaderCount;
     server.maxHeadersCount = Number.isFinite(maxCount) ? maxCount + 1 : 0;
-    server.on('request', (req, res) => handleRequest(ctx, port, req, res));
+    server.on('request', (req, res) => serveInOrder(req, res, () => handleRequest(ctx, port, req, res)));
+    // Expect: 100-continue is answered when its request's turn comes (node-order.ts), never ahead of an earlier response.
+    server.on('checkContinue', (req, res) => serveInOrder(req, res, () => handleRequest(ctx, port, req, res)));
     server.on('upgrade', (req, socket: Socket, head: Buffer) => handleUpgrade(ctx, port, req, socket, head));
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       ctx.logger.debug({ port, err: error.message }, 'bad HTTP request');
-      // Once a response is on its way, a status line would land inside its body: the connection is cut instead.
-      if (!socket.writable || error.code === 'ECONNRESET' || responseStarted(socket)) return void socket.destroy();
+      if (!socket.writable || error.code === 'ECONNRESET') return void socket.destroy();
+      // A 400 is written only where it answers the bytes that failed: never inside or ahead of a response still owed.
+      const action = parseErrorAction(socket);
+      if (action === 'cut') return void socket.destroy();
+      if (action === 'wait') return;
       const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       if (status === 408) ctx.limitReporter.hit('timeouts.headersMs', { port });
       if (status === 431) ctx.limitReporter.hit('maxHeaderBytes', { port, max: ctx.limits.maxHeaderBytes });

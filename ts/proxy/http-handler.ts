@@ -130,19 +130,7 @@ function sameTlsIdentity(accepted: { route: Route; serverName: string | undefine
   return typeof ca === 'object' && typeof cb === 'object' && ca.cert === cb.cert;
 }
 
-/** The response in flight on each connection Node's server holds, so a parse error never writes into it. */
-const responding = new WeakMap<Socket, ServerResponse>();
-
-/** Whether the response to the request in flight on the socket has begun (its head was written). */
-export function responseStarted(socket: Socket): boolean {
-  return responding.get(socket)?.headersSent === true;
-}
-
 export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMessage, res: ServerResponse): void {
-  responding.set(req.socket, res);
-  res.once('close', () => {
-    if (responding.get(req.socket) === res) responding.delete(req.socket);
-  });
   const refusal = framingRefusal(req);
   if (refusal !== undefined) return refuse(ctx, port, refusal.status, () => sendStatus(res, refusal.status, refusal.detail, true));
   const matched = matchRequest(ctx, port, req);

@@ -7,10 +7,11 @@ import { failureStatus, isRetryable, isStaleConnectionError, type UpstreamFailur
 import { pickTarget } from '../route-target.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
-import type { UpstreamPool } from './upstream-pool.js';
+import type { UpstreamPool } from '../upstream/pool.js';
+import { upstreamTlsOptions } from '../tls/upstream-tls.js';
 import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
-import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket } from './upstream-socket.js';
+import { connectUpstream, lease, release, upstreamTarget, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 
 /** Largest upstream response head accepted. Default: 64 KiB, as Node's client would not take more either. */
 const maxResponseHead = 64 * 1024;
@@ -18,6 +19,8 @@ const maxResponseHead = 64 * 1024;
 const enum Phase {
   /** Waiting for (the rest of) a request head. */
   Head,
+  /** The request is read; waiting for a socket to its target (which is at its per-target cap). */
+  Queued,
   /** Streaming the request body upstream. */
   Body,
   /** The request is sent; waiting for the response to end. */
@@ -70,9 +73,10 @@ export class FastConnection implements UpstreamOwner {
   #head: RequestHead | undefined;
   #upstream: UpstreamSocket | undefined;
   #upstreamHead = '';
-  #key = '';
-  #host = '';
-  #targetPort = 0;
+  #target: UpstreamTarget | undefined;
+  #hasBody = false;
+  /** Withdraws an ask for an upstream socket still waiting in the pool. */
+  #withdraw: () => void = noop;
   #reused = false;
   #mayRetry = false;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -130,8 +134,9 @@ export class FastConnection implements UpstreamOwner {
         return this.#next();
       case Phase.Body:
         return this.#requestBody(chunk);
+      case Phase.Queued:
       case Phase.Wait:
-        // A pipelined request: kept for later, and the client held back once a head's worth is waiting.
+        // The body or a pipelined request: kept for later, and the client held back once a head's worth is waiting.
         this.#buf = this.#buf === undefined || this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
         if (this.#buf.length > this.#ctx.limits.maxHeaderBytes) this.#socket.pause();
         return;
@@ -147,7 +152,8 @@ export class FastConnection implements UpstreamOwner {
   readonly #onClose = (): void => {
     const phase = this.#phase;
     this.#gone();
-    if (phase === Phase.Body || phase === Phase.Wait) {
+    this.#withdraw();
+    if (phase === Phase.Queued || phase === Phase.Body || phase === Phase.Wait) {
       // A client that goes away aborts its exchange; the upstream socket is never pooled mid-exchange.
       this.#dropUpstream();
       this.#finish();
@@ -169,7 +175,7 @@ export class FastConnection implements UpstreamOwner {
     const matched = matchRequest(this.#ctx, this.#port, req);
     if ('status' in matched) return this.#refuse(head, matched.status, matched.detail);
     const route = matched.route;
-    if (route.requestHandler !== undefined || route.action.type !== 'forward' || route.tlsMode === 'terminate-and-reencrypt') return this.#handover();
+    if (route.requestHandler !== undefined || route.action.type !== 'forward') return this.#handover();
     if (!admitRequest(this.#ctx, route, this.#socket)) {
       this.#ctx.metrics.answered(this.#port, 503);
       return this.#refuse(head, 503, 'route is at its connection limit');
@@ -183,26 +189,41 @@ export class FastConnection implements UpstreamOwner {
     this.#resBuf = undefined;
     this.#closeAfter = head.close;
     const target = pickTarget(route, this.#port);
-    this.#host = target.host;
-    this.#targetPort = target.port;
-    this.#key = `${target.host}:${target.port}`;
+    const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
+    this.#target = upstreamTarget(target.host, target.port, reencrypt ? upstreamTlsOptions(route, matched.facts.host) : undefined);
     this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
     const framing = head.framing;
-    const hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
-    this.#mayRetry = isRetryable(head.method, hasBody);
+    this.#hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
+    this.#mayRetry = isRetryable(head.method, this.#hasBody);
     this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
-    this.#send(this.#front.pool.take(this.#key));
-    if (!hasBody) {
-      this.#requestEnded();
-    } else {
-      this.#phase = Phase.Body;
-      this.#reqLeft = framing.kind === 'length' ? framing.length : 0;
-      this.#reqChunks.reset();
-      const rest = this.#buf;
-      this.#buf = undefined;
-      if (rest !== undefined) this.#requestBody(rest);
-    }
+    this.#phase = Phase.Queued;
+    this.#withdraw = this.#front.pool.acquire(this.#target.key, this.#granted);
   }
+
+  /** A socket to the target can be had (at once, unless the target is at its cap): the exchange starts. */
+  readonly #granted = (pooled: Socket | undefined): void => {
+    this.#withdraw = noop;
+    // The client left while the ask waited: the slot goes back untouched.
+    if (this.#phase !== Phase.Queued) return this.#front.pool.release(this.#target!.key, pooled);
+    this.#send(pooled);
+    if (!this.#hasBody) return this.#requestEnded();
+    const framing = this.#head!.framing;
+    this.#phase = Phase.Body;
+    this.#reqLeft = framing.kind === 'length' ? framing.length : 0;
+    this.#reqChunks.reset();
+    const rest = this.#buf;
+    this.#buf = undefined;
+    if (rest !== undefined) this.#requestBody(rest);
+  };
+
+  /** The slot for a retry: always on a fresh connection, as the pooled one just proved stale. */
+  readonly #retryGranted = (pooled: Socket | undefined): void => {
+    this.#withdraw = noop;
+    if (this.#phase === Phase.Gone) return this.#front.pool.release(this.#target!.key, pooled);
+    // Another pooled socket may be as stale as the last one: this slot opens its own connection instead.
+    pooled?.destroy();
+    this.#send(undefined);
+  };
 
   /** Writes the request head to a pooled socket, or to a new connection when there is none. */
   #send(pooled: Socket | undefined): void {
@@ -212,7 +233,7 @@ export class FastConnection implements UpstreamOwner {
       upstream = lease(pooled, this);
       this.#reused = true;
     } else {
-      upstream = connectUpstream(this.#host, this.#targetPort, this.#front.pool, this);
+      upstream = connectUpstream(this.#target!, this.#front.pool, this);
       this.#reused = false;
       this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'));
     }
@@ -380,7 +401,8 @@ export class FastConnection implements UpstreamOwner {
     if (this.#mayRetry && this.#reused && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
       this.#mayRetry = false;
-      return this.#send(undefined);
+      this.#withdraw = this.#front.pool.acquire(this.#target!.key, this.#retryGranted);
+      return;
     }
     const message = timeout ? 'upstream timed out' : (error?.message ?? 'upstream closed the connection');
     this.#fail(timeout ? 'response-timeout' : 'refused', message);
@@ -389,7 +411,7 @@ export class FastConnection implements UpstreamOwner {
   #fail(failure: UpstreamFailure, message: string): void {
     const { status, detail } = failureStatus(failure);
     const route = this.#route!;
-    this.#ctx.logger.warn({ route: route.name, target: this.#key, err: message }, 'upstream request failed');
+    this.#ctx.logger.warn({ route: route.name, target: `${this.#target!.host}:${this.#target!.port}`, err: message }, 'upstream request failed');
     if (this.#resStarted) return void this.#socket.destroy();
     // The unread rest of a request body would be read as the next request: the connection ends after this answer.
     if (!this.#reqDone) this.#closeAfter = true;
@@ -430,7 +452,7 @@ export class FastConnection implements UpstreamOwner {
       this.#connectTimer = undefined;
       upstream.resume();
       const clean = reusable && this.#reqDone && !this.#resHead!.close;
-      release(upstream, clean ? this.#key : undefined);
+      release(upstream, this.#target!.key, clean);
     }
     this.#finish();
     if (this.#phase === Phase.Gone) return;
@@ -459,7 +481,7 @@ export class FastConnection implements UpstreamOwner {
     this.#connectTimer = undefined;
     if (upstream === undefined) return;
     this.#upstream = undefined;
-    release(upstream, undefined);
+    release(upstream, this.#target!.key, false);
   }
 
   #gone(): void {
@@ -493,3 +515,5 @@ function writeAll(socket: Socket, pieces: readonly Buffer[]): boolean {
   for (let i = 0; i < pieces.length; i++) ok = socket.write(pieces[i]!) && ok;
   return ok;
 }
+
+function noop(): void {}

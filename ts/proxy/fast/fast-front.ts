@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ProxyContext } from '../context.js';
 import { FastConnection } from './fast-connection.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { UpstreamPool } from '../upstream/pool.js';
 
 /** How often head and keep-alive deadlines are checked. Default: 1 s, as Node's connectionsCheckingInterval here. */
 const sweepMs = 1000;

@@ -1,5 +1,34 @@
 import { connect, type Socket } from 'node:net';
-import type { UpstreamPool } from './upstream-pool.js';
+import { connect as connectTls } from 'node:tls';
+import type { UpstreamTlsOptions } from '../tls/upstream-tls.js';
+import type { UpstreamPool } from './pool.js';
+
+/** Where an exchange goes: host and port, TLS settings for a re-encrypted upstream, and the pool key that says both. */
+export interface UpstreamTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: UpstreamTlsOptions | undefined;
+  readonly key: string;
+}
+
+const caIds = new WeakMap<readonly string[], number>();
+let nextCaId = 0;
+
+/**
+ * The target for host:port, plain or TLS. A TLS key carries the SNI and
+ * how the upstream is verified (no verification, the system store, or
+ * which CA list), so a socket verified one way is never reused for a
+ * request that asks for another.
+ */
+export function upstreamTarget(host: string, port: number, tls?: UpstreamTlsOptions): UpstreamTarget {
+  if (tls === undefined) return { host, port, tls, key: `${host}:${port}` };
+  let ca = 0;
+  if (tls.ca !== undefined) {
+    ca = caIds.get(tls.ca) ?? 0;
+    if (ca === 0) caIds.set(tls.ca, (ca = ++nextCaId));
+  }
+  return { host, port, tls, key: `tls:${host}:${port}:${tls.servername ?? ''}:${tls.rejectUnauthorized ? ca || 'system' : 'unverified'}` };
+}
 
 /** What a leased upstream socket reports to: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
@@ -17,9 +46,11 @@ const kPool = Symbol('pool');
 /** A raw upstream socket; its listeners are attached once and dispatch to the current owner, so no exchange allocates closures. */
 export type UpstreamSocket = Socket & { [kOwner]: UpstreamOwner | undefined; [kPool]: UpstreamPool };
 
-/** Opens a plain TCP connection to an upstream, owned by `owner` from the start. */
-export function connectUpstream(host: string, port: number, pool: UpstreamPool, owner: UpstreamOwner): UpstreamSocket {
-  const socket = connect({ host, port, noDelay: true }) as UpstreamSocket;
+/** Opens a connection to an upstream (TLS for a re-encrypted one), owned by `owner` from the start. */
+export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner): UpstreamSocket {
+  const { host, port, tls } = target;
+  const socket = (tls === undefined ? connect({ host, port, noDelay: true }) : connectTls({ host, port, ...tls })) as UpstreamSocket;
+  if (tls !== undefined) socket.setNoDelay(true);
   socket[kOwner] = owner;
   socket[kPool] = pool;
   socket.on('data', onData);
@@ -28,7 +59,8 @@ export function connectUpstream(host: string, port: number, pool: UpstreamPool, 
   socket.on('close', onClose);
   socket.on('timeout', onTimeout);
   socket.on('drain', onDrain);
-  socket.once('connect', onConnect);
+  // A TLS upstream is connected once its handshake (and verification) is done: the connect timeout covers both.
+  socket.once(tls === undefined ? 'connect' : 'secureConnect', onConnect);
   return socket;
 }
 
@@ -39,11 +71,11 @@ export function lease(socket: Socket, owner: UpstreamOwner): UpstreamSocket {
   return s;
 }
 
-/** Ends the owner's claim: the socket goes back to the pool or is destroyed. */
-export function release(socket: UpstreamSocket, key: string | undefined): void {
+/** Ends the owner's claim: a socket whose exchange ended cleanly goes back to the pool, any other is destroyed. */
+export function release(socket: UpstreamSocket, key: string, reusable: boolean): void {
   socket[kOwner] = undefined;
-  if (key === undefined) socket.destroy();
-  else socket[kPool].put(key, socket);
+  if (!reusable) socket.destroy();
+  socket[kPool].release(key, reusable ? socket : undefined);
 }
 
 function onData(this: UpstreamSocket, chunk: Buffer): void {
