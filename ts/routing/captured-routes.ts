@@ -1,35 +1,53 @@
 import type { RouteProblem } from '../errors.js';
 import type { IRouteConfig, SocketHandler } from './types.js';
+import { sameData } from './same-data.js';
 import { routeLabel, validateRoutes } from './validate.js';
 
-/** Whether a route with this label and key is live already (and so known to be valid). */
-export type KnownRoute = (label: string, key: string) => boolean;
+/** The live route with this label (so known to be valid): its identity key and its frozen config. */
+export type KnownRoute = (label: string) => { readonly key: string; readonly route: { readonly config: IRouteConfig } } | undefined;
 
 const handlerIds = new WeakMap<Function, number>();
 let nextHandlerId = 0;
 
 /**
  * Routes as they were when updateRoutes() was called: a caller editing its
- * objects afterwards changes nothing. Each route is kept as its JSON (a
- * native, fast deep copy that doubles as its identity: same name and same
- * JSON means the same route, so an update recompiles only what changed)
- * plus its socket handler, the one function a route may hold.
+ * objects afterwards changes nothing. A route holding the same data as the
+ * live route of its label is kept as that route's frozen config and key
+ * (found by walking it, with no copy made); any other is kept as its JSON
+ * (a native deep copy that doubles as its identity: same name and same JSON
+ * means the same route, so an update recompiles only what changed) plus its
+ * socket handler, the one function a route may hold.
  */
 export class CapturedRoutes {
   readonly keys: readonly string[];
   readonly labels: readonly string[];
   /** Every problem found in the routes as they were at capture time. */
   readonly problems: readonly RouteProblem[];
-  readonly #json: readonly string[];
+  /** JSON of each route captured as JSON; undefined where `#live` holds the route. */
+  readonly #json: readonly (string | undefined)[];
   readonly #handlers: readonly (SocketHandler | undefined)[];
+  /** Frozen configs of live routes that hold the same data as the route given at that position. */
+  readonly #live: readonly (IRouteConfig | undefined)[];
 
   private constructor(sources: unknown[], problems: RouteProblem[], known: KnownRoute | undefined) {
     const keys: string[] = [];
     const labels: string[] = [];
-    const json: string[] = [];
+    const json: (string | undefined)[] = [];
     const handlers: (SocketHandler | undefined)[] = [];
+    const live: (IRouteConfig | undefined)[] = [];
+    const valid: boolean[] = [];
     sources.forEach((route, index) => {
       const label = routeLabel(route, index);
+      labels.push(label);
+      const same = known?.(label);
+      if (same !== undefined && unchanged(route, same.route.config)) {
+        keys.push(same.key);
+        json.push(undefined);
+        handlers.push(undefined);
+        live.push(same.route.config);
+        valid.push(true);
+        return;
+      }
       let text: string;
       try {
         text = JSON.stringify(route) ?? 'null';
@@ -38,19 +56,22 @@ export class CapturedRoutes {
         text = 'null';
       }
       const handler = socketHandlerOf(route);
-      labels.push(label);
       json.push(text);
       handlers.push(handler);
+      live.push(undefined);
       // The label is looked up separately; the key only needs what the route says.
-      keys.push(handler === undefined ? text : `${text}\u0000${handlerId(handler)}`);
+      const key = handler === undefined ? text : `${text}\u0000${handlerId(handler)}`;
+      keys.push(key);
+      valid.push(same !== undefined && same.key === key);
     });
     this.keys = keys;
     this.labels = labels;
     // Validated now, on the very objects the JSON was taken from; a route identical to a live one was validated when it went live.
-    problems.push(...validateRoutes(sources, known === undefined ? undefined : (i) => known(labels[i]!, keys[i]!)));
+    problems.push(...validateRoutes(sources, (i) => valid[i]!));
     this.problems = problems;
     this.#json = json;
     this.#handlers = handlers;
+    this.#live = live;
   }
 
   static capture(routes: unknown, known?: KnownRoute): CapturedRoutes {
@@ -64,10 +85,21 @@ export class CapturedRoutes {
 
   /** A frozen copy of route `index` as it was at capture time. */
   config(index: number): IRouteConfig {
+    const live = this.#live[index];
+    if (live !== undefined) return live;
     const copy = JSON.parse(this.#json[index]!) as IRouteConfig;
     const handler = this.#handlers[index];
     if (handler !== undefined) copy.action.socketHandler = handler;
     return deepFreeze(copy);
+  }
+}
+
+/** Whether `route` holds the data of `config`; a route that throws while read is captured the ordinary way, which reports it. */
+function unchanged(route: unknown, config: IRouteConfig): boolean {
+  try {
+    return sameData(route, config);
+  } catch {
+    return false;
   }
 }
 

@@ -56,7 +56,7 @@ export class RouteManager {
 
   /** Captures routes as they are now, validating every one that is not identical to a live route. */
   capture(routes: unknown): CapturedRoutes {
-    return CapturedRoutes.capture(routes, (label, key) => this.#current.byLabel.get(label)?.key === key);
+    return CapturedRoutes.capture(routes, (label) => this.#current.byLabel.get(label));
   }
 
   /** Compiles and indexes captured routes; throws RouteValidationError listing every problem. Changes nothing. */
@@ -88,7 +88,7 @@ export class RouteManager {
       compiled.push(route);
       userRoutes.push(route.config);
     }
-    const table = new RouteTable(compiled);
+    const table = new RouteTable(compiled, this.#current.table);
     const conflicts = portConflicts(table);
     if (conflicts.length > 0) throw new RouteValidationError(conflicts);
     return { table, userRoutes: Object.freeze(userRoutes), internalRoutes: Object.freeze(internalRoutes.slice()), byLabel };
