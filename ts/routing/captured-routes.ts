@@ -1,13 +1,13 @@
 import type { RouteProblem } from '../errors.js';
 import type { IRouteConfig, SocketHandler } from './types.js';
+import type { KnownRoutes, LiveRoute } from './live-routes.js';
 import { sameData } from './same-data.js';
 import { routeLabel, validateRoutes } from './validate.js';
 
-/** The live route with this label (so known to be valid): its identity key and its frozen config. */
-export type KnownRoute = (label: string) => { readonly key: string; readonly route: { readonly config: IRouteConfig } } | undefined;
-
 const handlerIds = new WeakMap<Function, number>();
 let nextHandlerId = 0;
+/** Numbers each capture, for the duplicate-name marks it leaves on live routes. */
+let captures = 0;
 
 /**
  * Routes as they were when updateRoutes() was called: a caller editing its
@@ -26,25 +26,29 @@ export class CapturedRoutes {
   /** JSON of each route captured as JSON; undefined where `#live` holds the route. */
   readonly #json: readonly (string | undefined)[];
   readonly #handlers: readonly (SocketHandler | undefined)[];
-  /** Frozen configs of live routes that hold the same data as the route given at that position. */
-  readonly #live: readonly (IRouteConfig | undefined)[];
+  /** Live routes that hold the same data as the route given at that position. */
+  readonly #live: readonly (LiveRoute | undefined)[];
+  /** The live routes' generation when captured: while it holds, `#live` entries are still live. */
+  readonly #generation: number | undefined;
 
-  private constructor(sources: unknown[], problems: RouteProblem[], known: KnownRoute | undefined) {
+  private constructor(sources: unknown[], problems: RouteProblem[], known: KnownRoutes | undefined) {
     const keys: string[] = [];
     const labels: string[] = [];
     const json: (string | undefined)[] = [];
     const handlers: (SocketHandler | undefined)[] = [];
-    const live: (IRouteConfig | undefined)[] = [];
+    const live: (LiveRoute | undefined)[] = [];
     const valid: boolean[] = [];
+    const names = new DuplicateNames();
     sources.forEach((route, index) => {
       const label = routeLabel(route, index);
       labels.push(label);
-      const same = known?.(label);
+      const same = known?.get(label);
+      names.meet(route, index, same);
       if (same !== undefined && unchanged(route, same.route.config)) {
         keys.push(same.key);
         json.push(undefined);
         handlers.push(undefined);
-        live.push(same.route.config);
+        live.push(same);
         valid.push(true);
         return;
       }
@@ -67,14 +71,16 @@ export class CapturedRoutes {
     this.keys = keys;
     this.labels = labels;
     // Validated now, on the very objects the JSON was taken from; a route identical to a live one was validated when it went live.
-    problems.push(...validateRoutes(sources, (i) => valid[i]!));
+    problems.push(...validateRoutes(sources, (i) => valid[i]!, (i) => names.earlier(i)));
     this.problems = problems;
     this.#json = json;
     this.#handlers = handlers;
     this.#live = live;
+    this.#generation = known?.generation;
   }
 
-  static capture(routes: unknown, known?: KnownRoute): CapturedRoutes {
+  /** `known`: the live routes; a route holding the same data as the live one of its label is neither copied nor validated again. */
+  static capture(routes: unknown, known?: KnownRoutes): CapturedRoutes {
     if (!Array.isArray(routes)) return new CapturedRoutes([], [{ route: 'routes', path: '', message: 'should be an array of routes' }], known);
     return new CapturedRoutes(routes.slice(), [], known);
   }
@@ -83,14 +89,56 @@ export class CapturedRoutes {
     return this.keys.length;
   }
 
+  /**
+   * The live route that route `index` was found identical to, if the live
+   * routes have not changed since (`generation`); otherwise look it up again.
+   */
+  liveRoute(index: number, generation: number): LiveRoute | undefined {
+    return generation === this.#generation ? this.#live[index] : undefined;
+  }
+
   /** A frozen copy of route `index` as it was at capture time. */
   config(index: number): IRouteConfig {
     const live = this.#live[index];
-    if (live !== undefined) return live;
+    if (live !== undefined) return live.route.config;
     const copy = JSON.parse(this.#json[index]!) as IRouteConfig;
     const handler = this.#handlers[index];
     if (handler !== undefined) copy.action.socketHandler = handler;
     return deepFreeze(copy);
+  }
+}
+
+/**
+ * Finds routes that repeat an earlier route's name. A name that is a live
+ * route's label is marked on that live route (no map of ten thousand names
+ * per update); only names new to the table go in a map.
+ */
+class DuplicateNames {
+  readonly #capture = ++captures;
+  readonly #fresh = new Map<string, number>();
+  readonly #earlier = new Map<number, number>();
+
+  meet(route: unknown, index: number, live: LiveRoute | undefined): void {
+    const name = typeof route === 'object' && route !== null ? (route as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string') return;
+    let first: number | undefined;
+    // A non-empty name is the label `live` was found by.
+    if (live !== undefined && name.length > 0) {
+      if (live.namedBy === this.#capture) first = live.namedAt;
+      else {
+        live.namedBy = this.#capture;
+        live.namedAt = index;
+      }
+    } else {
+      first = this.#fresh.get(name);
+      if (first === undefined) this.#fresh.set(name, index);
+    }
+    if (first !== undefined) this.#earlier.set(index, first);
+  }
+
+  /** The position of an earlier route with the same name as route `index`. */
+  earlier(index: number): number | undefined {
+    return this.#earlier.get(index);
   }
 }
 
