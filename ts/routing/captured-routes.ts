@@ -23,9 +23,8 @@ export class CapturedRoutes {
   readonly labels: readonly string[];
   /** Every problem found in the routes as they were at capture time. */
   readonly problems: readonly RouteProblem[];
-  /** JSON of each route captured as JSON; undefined where `#live` holds the route. */
-  readonly #json: readonly (string | undefined)[];
-  readonly #handlers: readonly (SocketHandler | undefined)[];
+  /** Routes captured as JSON (changed or new ones), by position; `#live` holds the others. */
+  readonly #copies: ReadonlyMap<number, { readonly json: string; readonly handler: SocketHandler | undefined }>;
   /** Live routes that hold the same data as the route given at that position. */
   readonly #live: readonly (LiveRoute | undefined)[];
   /** The live routes' generation when captured: while it holds, `#live` entries are still live. */
@@ -34,47 +33,43 @@ export class CapturedRoutes {
   private constructor(sources: unknown[], problems: RouteProblem[], known: KnownRoutes | undefined) {
     const keys: string[] = [];
     const labels: string[] = [];
-    const json: (string | undefined)[] = [];
-    const handlers: (SocketHandler | undefined)[] = [];
     const live: (LiveRoute | undefined)[] = [];
-    const valid: boolean[] = [];
+    const copies = new Map<number, { json: string; handler: SocketHandler | undefined }>();
+    /** Captured as JSON, yet identical to the live route: no need to validate. */
+    const knownValid = new Set<number>();
     const names = new DuplicateNames();
-    sources.forEach((route, index) => {
+    for (let index = 0; index < sources.length; index++) {
+      const route = sources[index];
       const label = routeLabel(route, index);
       labels.push(label);
       const same = known?.get(label);
       names.meet(route, index, same);
       if (same !== undefined && unchanged(route, same.route.config)) {
         keys.push(same.key);
-        json.push(undefined);
-        handlers.push(undefined);
         live.push(same);
-        valid.push(true);
-        return;
+        continue;
       }
-      let text: string;
+      let json: string;
       try {
-        text = JSON.stringify(route) ?? 'null';
+        json = JSON.stringify(route) ?? 'null';
       } catch (error) {
         problems.push({ route: label, path: '', message: `should be plain data (${(error as Error).message})` });
-        text = 'null';
+        json = 'null';
       }
       const handler = socketHandlerOf(route);
-      json.push(text);
-      handlers.push(handler);
+      copies.set(index, { json, handler });
       live.push(undefined);
       // The label is looked up separately; the key only needs what the route says.
-      const key = handler === undefined ? text : `${text}\u0000${handlerId(handler)}`;
+      const key = handler === undefined ? json : `${json}\u0000${handlerId(handler)}`;
       keys.push(key);
-      valid.push(same !== undefined && same.key === key);
-    });
+      if (same !== undefined && same.key === key) knownValid.add(index);
+    }
     this.keys = keys;
     this.labels = labels;
     // Validated now, on the very objects the JSON was taken from; a route identical to a live one was validated when it went live.
-    problems.push(...validateRoutes(sources, (i) => valid[i]!, (i) => names.earlier(i)));
+    problems.push(...validateRoutes(sources, (i) => live[i] !== undefined || knownValid.has(i), (i) => names.earlier(i)));
     this.problems = problems;
-    this.#json = json;
-    this.#handlers = handlers;
+    this.#copies = copies;
     this.#live = live;
     this.#generation = known?.generation;
   }
@@ -101,8 +96,8 @@ export class CapturedRoutes {
   config(index: number): IRouteConfig {
     const live = this.#live[index];
     if (live !== undefined) return live.route.config;
-    const copy = JSON.parse(this.#json[index]!) as IRouteConfig;
-    const handler = this.#handlers[index];
+    const { json, handler } = this.#copies.get(index)!;
+    const copy = JSON.parse(json) as IRouteConfig;
     if (handler !== undefined) copy.action.socketHandler = handler;
     return deepFreeze(copy);
   }

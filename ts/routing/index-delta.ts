@@ -20,9 +20,9 @@ function driftLimit(routeCount: number): number {
  * between two order numbers).
  */
 export function deriveLayers(old: IndexLayers, oldRoutes: readonly Route[], routes: readonly Route[]): IndexLayers | undefined {
-  const added = addedPositions(old.order, routes);
-  if (added === undefined) return undefined;
-  const removed = removedRoutes(oldRoutes, routes, added);
+  const diff = difference(old.order, oldRoutes, routes);
+  if (diff === undefined) return undefined;
+  const { added, removed } = diff;
   if (added.length === 0 && removed.length === 0) return old;
   const drift = old.order.drift + old.exact.changed.size + old.wildcard.changed.size + added.length + removed.length;
   if (drift > driftLimit(routes.length)) return undefined;
@@ -31,37 +31,38 @@ export function deriveLayers(old: IndexLayers, oldRoutes: readonly Route[], rout
   return relist(old, order, added.map((i) => routes[i]!), removed);
 }
 
-/** Positions of routes the old index lacks; undefined when kept routes changed their relative order. */
-function addedPositions(order: RouteOrder, routes: readonly Route[]): number[] | undefined {
-  const added: number[] = [];
-  let last = -Infinity;
-  for (let i = 0; i < routes.length; i++) {
-    const number = order.of(routes[i]!);
-    if (number === undefined) added.push(i);
-    else if (number <= last) return undefined;
-    else last = number;
-  }
-  return added;
-}
-
 /**
- * Old routes the new list no longer holds. The kept routes are in the same
- * relative order in both lists, so one walk over each finds them, by
- * identity, without a set of ten thousand routes.
+ * Positions (in `routes`) of the routes the old index lacks, and the old
+ * routes `routes` lacks; undefined when routes kept in both changed their
+ * relative order. One walk over both lists: where they agree, by identity,
+ * no lookup is needed, so appending to ten thousand routes looks up one.
+ * Old routes are in ascending order numbers, so a kept route found further
+ * on means the ones skipped to reach it are gone (or moved back, which the
+ * walk then finds out, as a number lower than one already passed).
  */
-function removedRoutes(oldRoutes: readonly Route[], routes: readonly Route[], added: readonly number[]): Route[] {
+function difference(order: RouteOrder, oldRoutes: readonly Route[], routes: readonly Route[]): { added: number[]; removed: Route[] } | undefined {
+  const added: number[] = [];
   const removed: Route[] = [];
-  let next = 0;
-  let skip = 0;
-  for (const route of oldRoutes) {
-    while (skip < added.length && added[skip] === next) {
-      skip++;
-      next++;
+  let o = 0;
+  for (let n = 0; n < routes.length; n++) {
+    const route = routes[n]!;
+    if (o < oldRoutes.length && oldRoutes[o] === route) {
+      o++;
+      continue;
     }
-    if (next < routes.length && routes[next] === route) next++;
-    else removed.push(route);
+    const number = order.of(route);
+    if (number === undefined) {
+      added.push(n);
+      continue;
+    }
+    if (o > 0 && number <= order.of(oldRoutes[o - 1]!)!) return undefined;
+    while (o < oldRoutes.length && oldRoutes[o] !== route) removed.push(oldRoutes[o++]!);
+    // Not found: the order does not describe the old list; never expected, and a rebuild is always right.
+    if (o === oldRoutes.length) return undefined;
+    o++;
   }
-  return removed;
+  while (o < oldRoutes.length) removed.push(oldRoutes[o++]!);
+  return { added, removed };
 }
 
 /** Numbers for the added routes, each strictly between its neighbours'; undefined when doubles run out of room. */
