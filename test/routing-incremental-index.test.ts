@@ -10,6 +10,9 @@ import { compileRoute, newRouteState, type Route } from '../ts/routing/route.js'
 import { RouteIndex } from '../ts/routing/route-index.js';
 import { RouteManager } from '../ts/routing/route-manager.js';
 import type { IRouteConfig } from '../ts/index.js';
+import { httpGet, startHttpBackend } from './helpers/backends.js';
+import { startProxy } from './helpers/data-path.js';
+import { getFreePort } from './helpers/free-port.js';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 300);
 const port = 8080;
@@ -212,4 +215,39 @@ t.test('through RouteManager: random updates match a fresh manager given the sam
     { numRuns: Math.ceil(runs / 3) },
   );
   t.pass();
+});
+
+t.test('10,000 routes plus one through SmartProxy.updateRoutes: served, same listener, same compiled routes, reference count +1', async (t) => {
+  const a = await startHttpBackend('a');
+  const b = await startHttpBackend('b');
+  t.teardown(() => a.close());
+  t.teardown(() => b.close());
+  const listen = await getFreePort();
+  const to = (backend: { port: number }) => ({ host: '127.0.0.1', port: backend.port });
+  const routes: IRouteConfig[] = Array.from({ length: 10_000 }, (_, i) => ({ name: `r${i}`, match: { ports: listen, domains: `host${i}.test` }, action: { type: 'forward', target: to(a) } }));
+  const proxy = await startProxy(t, routes);
+  const bound: number[] = [];
+  proxy.on('port-bound', ({ port }) => bound.push(port));
+  const before = proxy.routeManager.table;
+
+  await proxy.updateRoutes([...routes, { name: 'extra', match: { ports: listen, domains: 'extra.test' }, action: { type: 'forward', target: to(b) } }]);
+  t.equal((await httpGet(listen, { host: 'extra.test' })).json().name, 'b', 'the added route serves');
+  t.equal((await httpGet(listen, { host: 'host7777.test' })).json().name, 'a', 'an old one still does');
+  t.same(bound, [], 'the port was not bound again');
+  t.equal(proxy.portManager.getPortRefCount(listen), 10_001);
+  const after = proxy.routeManager.table;
+  t.ok(before.routes.every((route, i) => after.routes[i] === route), 'all 10,000 compiled routes reused');
+
+  // An equal, earlier-given route wins over the one added later; a priority beats both.
+  await proxy.updateRoutes([
+    ...routes,
+    { name: 'extra', match: { ports: listen, domains: 'extra.test' }, action: { type: 'forward', target: to(b) } },
+    { name: 'shadow', match: { ports: listen, domains: 'host5.test' }, action: { type: 'forward', target: to(b) } },
+  ]);
+  t.equal((await httpGet(listen, { host: 'host5.test' })).json().name, 'a', 'the route given first wins a tie');
+  await proxy.updateRoutes([...routes, { name: 'shadow', priority: 1, match: { ports: listen, domains: 'host5.test' }, action: { type: 'forward', target: to(b) } }]);
+  t.equal((await httpGet(listen, { host: 'host5.test' })).json().name, 'b', 'a higher priority wins');
+  t.equal((await httpGet(listen, { host: 'extra.test' })).status, 404, 'the removed route no longer serves');
+  t.ok(after.routes.find((r) => r.name === 'extra')!.state.retired, 'and is retired');
+  t.equal(proxy.portManager.getPortRefCount(listen), 10_001);
 });

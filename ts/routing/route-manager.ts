@@ -1,6 +1,6 @@
 import { RouteValidationError } from '../errors.js';
 import { CapturedRoutes } from './captured-routes.js';
-import { newLiveRoute, type KnownRoutes, type LiveRoute } from './live-routes.js';
+import { LiveRoutes, newLiveRoute, type LiveRoute } from './live-routes.js';
 import { compileRoute, newRouteState, type RequestHandler, type Route } from './route.js';
 import { portConflicts, RouteTable } from './route-table.js';
 import type { IRouteConfig } from './types.js';
@@ -37,27 +37,9 @@ export class RouteManager {
     userRoutes: [],
     internalRoutes: [],
   };
-  /**
-   * Live routes by label, kept in place across commits (they are
-   * bookkeeping; connections read only the table). Looked up by the short
-   * label and then compared by key, since hashing ten thousand long keys per
-   * update is what made updates slow.
-   */
-  readonly #live = new Map<string, LiveRoute>();
-  #generation = 0;
+  readonly #live = new LiveRoutes();
+  /** Numbers each prepare(); the live routes a prepared table keeps are marked with it. */
   #prepares = 0;
-  readonly #known: KnownRoutes;
-
-  constructor() {
-    const live = this.#live;
-    const generation = () => this.#generation;
-    this.#known = {
-      get: (label) => live.get(label),
-      get generation() {
-        return generation();
-      },
-    };
-  }
 
   /** The live snapshot; listeners read it on every connection. */
   get table(): RouteTable {
@@ -75,7 +57,7 @@ export class RouteManager {
 
   /** Captures routes as they are now, validating every one that is not identical to a live route. */
   capture(routes: unknown): CapturedRoutes {
-    return CapturedRoutes.capture(routes, this.#known);
+    return CapturedRoutes.capture(routes, this.#live);
   }
 
   /** Compiles and indexes captured routes; throws RouteValidationError listing every problem. Changes nothing. */
@@ -85,29 +67,28 @@ export class RouteManager {
     const serial = ++this.#prepares;
     const fresh: LiveRoute[] = [];
     const all: Route[] = [];
-    // `old`: the live route of the label, if it may be kept.
-    const keep = (label: string, key: string, old: LiveRoute | undefined, compile: () => Route): Route => {
-      if (old !== undefined && old.key === key) {
-        old.keptBy = serial;
-        return old.route;
-      }
-      const route = compile();
-      fresh.push(newLiveRoute(label, key, route));
-      return route;
-    };
     for (const internal of internalRoutes) {
       const { config, requestHandler } = internal;
       const label = `internal:${config.name}`;
+      const key = JSON.stringify(config);
       const old = this.#live.get(label);
-      const compile = () => compileRoute(config, config.name, newRouteState(), { requestHandler });
       // A new handler is a new route, even with the same config.
-      all.push(keep(label, JSON.stringify(config), old?.route.requestHandler === requestHandler ? old : undefined, compile));
+      let route = old?.route.requestHandler === requestHandler ? kept(old, key, serial) : undefined;
+      if (route === undefined) {
+        route = compileRoute(config, config.name, newRouteState(), { requestHandler });
+        fresh.push(newLiveRoute(label, key, route));
+      }
+      all.push(route);
     }
     const userRoutes: IRouteConfig[] = [];
     for (let i = 0; i < captured.length; i++) {
       const label = captured.labels[i]!;
-      const old = captured.liveRoute(i, this.#generation) ?? this.#live.get(label);
-      const route = keep(label, captured.keys[i]!, old, () => compileRoute(captured.config(i), label, newRouteState()));
+      const key = captured.keys[i]!;
+      let route = kept(captured.liveRoute(i, this.#live.generation) ?? this.#live.get(label), key, serial);
+      if (route === undefined) {
+        route = compileRoute(captured.config(i), label, newRouteState());
+        fresh.push(newLiveRoute(label, key, route));
+      }
       all.push(route);
       userRoutes.push(route.config);
     }
@@ -120,14 +101,18 @@ export class RouteManager {
   /** Publishes a prepared table in one assignment and retires the routes it dropped. */
   commit(prepared: PreparedRoutes): void {
     // Marks from a later prepare() would hide what this table keeps: ask the table itself then.
-    const kept = prepared.serial === this.#prepares ? undefined : new Set(prepared.table.routes);
+    const inTable = prepared.serial === this.#prepares ? undefined : new Set(prepared.table.routes);
+    const stays = inTable === undefined ? (live: LiveRoute) => live.keptBy === prepared.serial : (live: LiveRoute) => inTable.has(live.route);
     this.#current = prepared;
-    this.#generation++;
-    for (const [label, live] of this.#live) {
-      if (kept === undefined ? live.keptBy === prepared.serial : kept.has(live.route)) continue;
+    this.#live.replace(stays, prepared.compiled, (live) => {
       live.route.state.retired = true;
-      this.#live.delete(label);
-    }
-    for (const live of prepared.compiled) this.#live.set(live.label, live);
+    });
   }
+}
+
+/** The live route `old`, marked as kept by prepare `serial`, if its key is `key`: the same route. */
+function kept(old: LiveRoute | undefined, key: string, serial: number): Route | undefined {
+  if (old === undefined || old.key !== key) return undefined;
+  old.keptBy = serial;
+  return old.route;
 }
