@@ -16,6 +16,7 @@ export class KeyedLists {
     this.changed = changed;
   }
 
+  /** The routes filed under `key`, sorted by precedence; undefined or empty when none. */
   get(key: string): readonly Route[] | undefined {
     // Most indexes were never changed: skip the second lookup on the hot path.
     if (this.changed.size !== 0) {
