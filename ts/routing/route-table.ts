@@ -16,27 +16,43 @@ export class PortTable {
   readonly tls: RouteIndex | undefined;
   readonly http: RouteIndex | undefined;
   readonly tcp: RouteIndex | undefined;
-  /** Live routes (user and internal) on the port: its reference count. */
-  readonly routeCount: number;
+  /** Every route on the port (user and internal), in table order. */
+  readonly routes: readonly Route[];
 
-  constructor(port: number, routes: readonly Route[]) {
+  /** `previous`: this port's table in the live snapshot, whose indexes the new ones are derived from. */
+  constructor(port: number, routes: readonly Route[], previous?: PortTable) {
     this.port = port;
-    this.routeCount = routes.length;
+    this.routes = routes;
     const tls = routes.filter((r) => r.layer === 'tls');
     const plain = routes.filter((r) => r.layer !== 'tls');
     const httpMode = plain.some((r) => r.layer === 'http');
-    this.tls = tls.length > 0 ? new RouteIndex(tls) : undefined;
-    this.http = httpMode ? new RouteIndex(plain) : undefined;
-    this.tcp = !httpMode && plain.length > 0 ? new RouteIndex(plain) : undefined;
+    this.tls = tls.length > 0 ? indexOf(tls, previous?.tls) : undefined;
+    this.http = httpMode ? indexOf(plain, previous?.http) : undefined;
+    this.tcp = !httpMode && plain.length > 0 ? indexOf(plain, previous?.tcp) : undefined;
+  }
+
+  /** Live routes (user and internal) on the port: its reference count. */
+  get routeCount(): number {
+    return this.routes.length;
   }
 }
 
-/** An immutable snapshot of every route, by port. Swapped whole; never edited. */
+function indexOf(routes: readonly Route[], previous: RouteIndex | undefined): RouteIndex {
+  return previous === undefined ? new RouteIndex(routes) : previous.derive(routes);
+}
+
+/**
+ * An immutable snapshot of every route, by port. Swapped whole; never edited.
+ * Built from the live snapshot (`previous`), a port whose routes are the
+ * same, in the same order, keeps its PortTable object, and one whose routes
+ * changed derives its indexes from the old ones: an update costs what it
+ * changed, plus a walk over the routes.
+ */
 export class RouteTable {
   readonly routes: readonly Route[];
   readonly ports: ReadonlyMap<number, PortTable>;
 
-  constructor(routes: readonly Route[]) {
+  constructor(routes: readonly Route[], previous?: RouteTable) {
     this.routes = routes;
     const byPort = new Map<number, Route[]>();
     for (const route of routes) {
@@ -47,7 +63,10 @@ export class RouteTable {
       }
     }
     const ports = new Map<number, PortTable>();
-    for (const [port, list] of byPort) ports.set(port, new PortTable(port, list));
+    for (const [port, list] of byPort) {
+      const old = previous?.ports.get(port);
+      ports.set(port, old !== undefined && sameRoutes(old.routes, list) ? old : new PortTable(port, list, old));
+    }
     this.ports = ports;
   }
 
@@ -61,6 +80,12 @@ export class RouteTable {
   refCount(port: number): number {
     return this.ports.get(port)?.routeCount ?? 0;
   }
+}
+
+function sameRoutes(a: readonly Route[], b: readonly Route[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Problems that only show when routes are seen together on a port. */

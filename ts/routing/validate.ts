@@ -9,24 +9,30 @@ import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 /**
  * Checks a whole route list and returns every problem found, so a user fixes
  * a config in one pass. Runs once per updateRoutes(), never per connection.
+ * `alreadyValid`: routes known to be valid (identical to a live route),
+ * whose own checks are skipped. `earlierNamed`: where the caller already
+ * found each route's earlier namesake, so no map of every name is built here.
  */
-export function validateRoutes(routes: unknown, alreadyValid?: (index: number) => boolean): RouteProblem[] {
+export function validateRoutes(routes: unknown, alreadyValid?: (index: number) => boolean, earlierNamed?: (index: number) => number | undefined): RouteProblem[] {
   if (!Array.isArray(routes)) {
     return [{ route: 'routes', path: '', message: 'should be an array of routes' }];
   }
   const problems: RouteProblem[] = [];
   const names = new Map<string, number>();
   routes.forEach((route: unknown, index) => {
+    // A route identical to one already live passed these checks when it went live.
+    const check = alreadyValid === undefined || !alreadyValid(index);
+    const name = isObject(route) ? route.name : undefined;
+    let first: number | undefined;
+    if (typeof name === 'string') {
+      first = earlierNamed === undefined ? names.get(name) : earlierNamed(index);
+      if (first === undefined && earlierNamed === undefined) names.set(name, index);
+    }
+    if (!check && first === undefined) return;
     const label = routeLabel(route, index);
     const report = (path: string, message: string) => problems.push({ route: label, path, message });
-    // A route identical to one already live passed these checks when it went live.
-    if (alreadyValid === undefined || !alreadyValid(index)) validateRoute(route, report);
-    const name = isObject(route) ? route.name : undefined;
-    if (typeof name === 'string') {
-      const first = names.get(name);
-      if (first !== undefined) report('name', `duplicate name: routes[${first}] is also called '${name}'`);
-      else names.set(name, index);
-    }
+    if (check) validateRoute(route, report);
+    if (first !== undefined) report('name', `duplicate name: routes[${first}] is also called '${name}'`);
   });
   return problems;
 }
