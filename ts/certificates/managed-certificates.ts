@@ -109,10 +109,11 @@ export class ManagedCertificates {
    */
   async refresh(domain: string): Promise<void> {
     const entry = this.#managed.get(domain);
-    if (entry === undefined || this.#stopped) return;
+    // An order of ours in flight (our own save's notice included) installs what it gets or finds under the lock.
+    if (entry === undefined || this.#stopped || entry.ordering) return;
     const stored = await this.#load(domain, true);
     const current = entry.certificate;
-    if (stored === undefined || stored.cert === current?.cert || this.#managed.get(domain) !== entry) return;
+    if (stored === undefined || stored.cert === current?.cert || this.#managed.get(domain) !== entry || entry.ordering) return;
     if (stored.expiresAt.getTime() <= Date.now()) return;
     if (current !== undefined && stored.expiresAt.getTime() <= current.expiresAt.getTime()) return;
     this.#install(entry, stored);
@@ -203,7 +204,17 @@ export class ManagedCertificates {
         async (lease) => {
           const fresh = await this.#storedByAnother(entry);
           if (fresh !== undefined) return { kind: 'loaded' as const, certificate: fresh };
-          const obtained = await this.#fetchCertificate(domain, lease);
+          let obtained: IStoredCertificate;
+          try {
+            obtained = await this.#fetchCertificate(domain, lease);
+          } catch (error) {
+            if (!(error instanceof LeaseLostError)) throw error;
+            // Stopped before finalize: the instance that took the name over orders it; serve its certificate once stored.
+            const theirs = await this.#load(domain, true);
+            if (theirs === undefined) throw error;
+            logger.warn({ domain, fence: lease?.fence }, 'the order lock passed to another instance mid-order; abandoned before finalize, serving the stored certificate');
+            return { kind: 'loaded' as const, certificate: theirs };
+          }
           if (this.#stopped) return undefined;
           if (lease !== undefined && !lease.stillHeld()) logger.warn({ domain }, 'the store lock on this name lapsed during the order; storing the certificate anyway (saves are atomic)');
           try {

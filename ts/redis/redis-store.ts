@@ -64,8 +64,8 @@ export class RedisStore implements ISharedStore {
     this.challenges = {
       shared: true,
       set: async (token, keyAuthorization) => void (await run((c) => c.set(keys.http01(token), keyAuthorization, { expiration: { type: 'PX', value: challengeTtl } }))),
-      // Answered to the CA's validator, which retries: no waiting for a connection here.
-      get: async (token) => (await run((c) => c.get(keys.http01(token)), 0)) ?? undefined,
+      // Read for the CA's validator, which waits seconds for an answer: a reconnect under way may finish first.
+      get: async (token) => (await run((c) => c.get(keys.http01(token)), 1000)) ?? undefined,
       delete: async (token) => void (await run((c) => c.del(keys.http01(token)))),
       setAlpn: async (domain, answer) => void (await run((c) => c.multi().hSet(keys.alpn(domain), { key: answer.key, cert: answer.cert }).pExpire(keys.alpn(domain), challengeTtl).exec())),
       getAlpn: async (domain): Promise<IAlpnChallenge | undefined> => {
