@@ -69,3 +69,26 @@ t.test('the lock holder stalled past its lease: its late save is refused and it 
   t.ok(fromA.authorized, 'A serves the CA-issued certificate B stored, not its own');
   t.equal(fromA.leaf.serialNumber, fromB.leaf.serialNumber, 'the same one as B');
 });
+
+t.test('the lock holder stalled mid-order: once resumed it stops before finalize and serves the new holder’s certificate', { timeout: 90_000 }, async (t) => {
+  const { env, backend, site, common, b, acmeA } = await fleet(t);
+  const [tlsA, tlsB] = [await getFreePort(), env.tlsPort];
+  env.pebble.freeze(); // so A is stopped before its order gets anywhere, whatever the machine's speed
+  t.teardown(() => env.pebble.thaw());
+  const a = startInstance(t, { ...common, acme: acmeA, routes: [autoRoute(tlsA, 'abandoned.test', backend.port)] });
+  await a.waitFor(logged(/ordering certificate/, 'abandoned.test'), 30_000);
+  a.signal('SIGSTOP');
+  env.pebble.thaw();
+  await b.setRoutes([site, autoRoute(tlsB, 'abandoned.test', backend.port)]);
+  const taken = await b.waitFor(issued('abandoned.test'), 60_000);
+  t.equal(taken.event, 'certificate-issued', `B took the name over and issued it (${taken.message ?? ''})`);
+  const ordersBefore = env.pebble.orderCount();
+  a.signal('SIGCONT');
+  const outcome = await a.waitFor((e) => logged(/abandoned before finalize|late save was refused/, 'abandoned.test')(e) || issued('abandoned.test')(e), 60_000);
+  t.match(outcome.line?.msg ?? outcome.event, /abandoned before finalize/, 'A found its lease gone and stopped before finalize');
+  t.notOk(a.events.some((e) => e.event === 'certificate-issued' && e.domain === 'abandoned.test'), 'A reports no certificate of its own');
+  const roots = await env.pebble.getRoots();
+  const [fromA, fromB] = [await fetchCertificate(tlsA, 'abandoned.test', roots), await fetchCertificate(tlsB, 'abandoned.test', roots)];
+  t.equal(fromA.leaf.serialNumber, fromB.leaf.serialNumber, 'A serves B’s certificate');
+  t.ok(env.pebble.orderCount() <= ordersBefore + 1, 'A placed at most its one order, never finalized');
+});
