@@ -9,7 +9,7 @@
 import t from 'tap';
 import acme from 'acme-client';
 import tls from 'node:tls';
-import type { IRouteConfig } from '../ts/index.js';
+import { createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { autoRoute, fetchCertificate, startAcmeEnv } from './helpers/acme-env.js';
 import { issued, logged, startInstance } from './helpers/fleet.js';
@@ -100,4 +100,23 @@ t.test('two instances on one Redis: challenges answered by either, one order per
     t.ok(outages >= 1 && outages <= 2, `${name} logged the outage once per connection (${outages} lines), not per attempt`);
   }
   t.ok(a.logs(/could not take the shared order lock/).length <= 1, 'and the failing lock once');
+});
+
+t.test('TLS-ALPN-01 answered by the instance that did not order, from Redis', { timeout: 60_000 }, async (t) => {
+  const env = await startAcmeEnv(t);
+  const redis = await startRedisServer(t);
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const common = { redisUrl: redis.url, prefix: 'alpn', leaseMs: 3000 };
+  // B holds the TLS port the CA dials (with a certificate of its own for another name); A orders elsewhere.
+  const own = createSelfSignedCertificate({ domains: ['b.test'] });
+  const bRoute: IRouteConfig = { name: 'b', match: { ports: env.tlsPort, domains: 'b.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: backend.port }, tls: { mode: 'terminate', certificate: own } } };
+  const acmeOptions = (port: number) => env.acme({ certificateStore: undefined, port, challengeTypes: ['tls-alpn-01'], timeoutMs: 10_000 });
+  const b = startInstance(t, { ...common, acme: acmeOptions(await getFreePort()), routes: [bRoute] });
+  await b.waitFor((e) => e.event === 'started', 30_000);
+  const tlsA = await getFreePort();
+  const a = startInstance(t, { ...common, acme: acmeOptions(await getFreePort()), routes: [autoRoute(tlsA, 'alpn.test', backend.port)] });
+  const outcome = await a.waitFor(issued('alpn.test'));
+  t.equal(outcome.event, 'certificate-issued', `A's TLS-ALPN-01 challenge was answered by B from Redis (${outcome.message ?? ''})`);
+  t.ok((await fetchCertificate(tlsA, 'alpn.test', await env.pebble.getRoots())).authorized, 'and A serves it');
 });
