@@ -4,6 +4,7 @@
 // still answered, from Redis. Then: B serves A's certificate with no order
 // of its own; a name both want at the same moment is ordered once (counted
 // in Pebble's log); a session begun on A resumes on B (shared ticket keys);
+// a renewal on A is served by B without a restart (pub/sub notice);
 // with Redis killed both keep serving every name, and an order placed
 // meanwhile goes through once Redis is back.
 import t from 'tap';
@@ -79,6 +80,14 @@ t.test('two instances on one Redis: challenges answered by either, one order per
 
   t.ok(await resumesAcross(tlsA, tlsB, 'one.test', roots), 'a TLS session begun on A resumes on B');
   t.ok(await resumesAcross(tlsB, tlsA, 'race.test', roots), 'and one begun on B resumes on A');
+
+  // A renewal on A reaches B without a restart (the save's pub/sub notice).
+  a.renew('one.test');
+  await a.waitFor((e) => e.event === 'certificate-renewed' && e.domain === 'one.test', 30_000);
+  await b.waitFor(logged(/another instance stored a newer certificate/, 'one.test'), 15_000);
+  const [renewedA, renewedB] = [await fetchCertificate(tlsA, 'one.test', roots), await fetchCertificate(tlsB, 'one.test', roots)];
+  t.not(renewedA.leaf.serialNumber, fromA.leaf.serialNumber, 'A serves its renewed certificate');
+  t.equal(renewedB.leaf.serialNumber, renewedA.leaf.serialNumber, 'and B serves it too, without a restart');
 
   // Redis goes away: traffic goes on from memory; an order placed meanwhile waits for it.
   await redis.kill();

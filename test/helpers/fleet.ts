@@ -19,6 +19,8 @@ export interface Instance {
   /** Applies these routes (resolves once applied). */
   setRoutes(routes: IRouteConfig[]): Promise<void>;
   signal(signal: NodeJS.Signals): void;
+  /** Obtains the name's certificate again now (a renewal). */
+  renew(domain: string): void;
   exited: Promise<unknown>;
   /** The first event (seen already or to come) that `match` accepts. */
   waitFor(match: (e: ChildEvent) => boolean, timeoutMs?: number): Promise<ChildEvent>;
@@ -64,6 +66,7 @@ export function startInstance(t: { teardown(fn: () => unknown): void }, config: 
     events,
     exited,
     signal: (signal) => void child.kill(signal),
+    renew: (domain) => void child.stdin.write(`${JSON.stringify({ renew: domain })}\n`),
     setRoutes: async (routes) => {
       const from = events.length;
       child.stdin.write(`${JSON.stringify(routes)}\n`);

@@ -1,7 +1,8 @@
 // One proxy instance of a fleet sharing a RedisStore. Config comes as JSON in
 // argv[2]; each stdin line is a JSON list of routes to apply; every
 // certificate and port event, and every log line, goes to stdout as one JSON
-// line. Closing stdin stops it.
+// line; a line {"renew": domain} obtains that certificate again now. Closing
+// stdin stops it.
 import { pino } from 'pino';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,7 +40,9 @@ await proxy.start();
 say('started', {});
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
-  proxy.updateRoutes(JSON.parse(line) as IRouteConfig[]).then(
+  const command = JSON.parse(line) as IRouteConfig[] | { renew: string };
+  if (!Array.isArray(command)) return void proxy.certificateManager.provisionCertificate(command.renew).catch(() => undefined);
+  proxy.updateRoutes(command).then(
     () => say('routes-applied', {}),
     (error: Error) => say('routes-failed', { message: error.message }),
   );

@@ -115,7 +115,8 @@ export class ManagedCertificates {
     const current = entry.certificate;
     if (stored === undefined || stored.cert === current?.cert || this.#managed.get(domain) !== entry || entry.ordering) return;
     if (stored.expiresAt.getTime() <= Date.now()) return;
-    if (current !== undefined && stored.expiresAt.getTime() <= current.expiresAt.getTime()) return;
+    // Never one that lapses sooner; one as long-lived is taken, so instances that raced converge on the stored one.
+    if (current !== undefined && stored.expiresAt.getTime() < current.expiresAt.getTime()) return;
     this.#install(entry, stored);
     entry.attempts = 0;
     entry.error = undefined;

@@ -112,7 +112,6 @@ export class ConnectionRouter {
 
   #tls(socket: Socket, port: number, table: PortTable, serverName: string | undefined, alpn: string[], peeked: Buffer): void {
     const ctx = this.#ctx;
-    const clientIp = clientIpOf(socket);
     if (alpn.includes('acme-tls/1') && serverName !== undefined) {
       const challenge = ctx.certificates.answerTlsAlpnChallenge?.(serverName);
       if (challenge !== undefined) return terminateTls(ctx, socket, peeked, challenge, ['acme-tls/1'], (s) => s.end());
@@ -136,6 +135,7 @@ export class ConnectionRouter {
     this.#tlsRoute(socket, port, table, serverName, peeked);
   }
 
+  /** A TLS connection that is not a challenge: matched by SNI against the port's routes. */
   #tlsRoute(socket: Socket, port: number, table: PortTable, serverName: string | undefined, peeked: Buffer): void {
     const ctx = this.#ctx;
     const clientIp = clientIpOf(socket);
