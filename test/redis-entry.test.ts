@@ -5,6 +5,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { RedisStore } from '../ts/redis/index.js';
 import { InvalidOptionError, MemoryCertificateStore, MemoryChallengeStore, SmartProxy, type ISharedStore } from '../ts/index.js';
 
 const root = join(import.meta.dirname, '..');
@@ -57,4 +58,9 @@ t.test('store supplies the certificate and challenge stores: giving either too i
   t.throws(() => new SmartProxy({ routes: [], store: {} as ISharedStore }), InvalidOptionError, 'a store that is no ISharedStore');
   const proxy = new SmartProxy({ routes: [], store: fakeStore(), acme: { email: 'a@b.test' }, logLevel: 'silent' });
   t.ok(proxy, 'store alone is accepted');
+});
+
+t.test('RedisStore checks its options before connecting: every problem in one InvalidOptionError', async (t) => {
+  const thrown = t.throws(() => new RedisStore({ url: 'localhost:6379', prefix: 'a{b}', leaseMs: -1 }), InvalidOptionError) as InvalidOptionError;
+  t.same(thrown.problems.map((p) => p.option), ['RedisStore.url', 'RedisStore.prefix', 'RedisStore.leaseMs'], 'each problem named');
 });

@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CorruptStoreEntryError, LeaseLostError } from '../errors.js';
+import { CorruptStoreEntryError, InvalidOptionError, LeaseLostError, type OptionProblem } from '../errors.js';
 import type { ILease } from '../certificates/name-lock.js';
 import type { IAlpnChallenge, ISharedChallengeStore, ISharedStore } from '../certificates/shared-store.js';
 import type { ICertificateStore, IStoredCertificate } from '../certificates/store.js';
@@ -52,7 +52,8 @@ export class RedisStore implements ISharedStore {
   #subscribed = false;
 
   constructor(options: RedisStoreOptions) {
-    if (typeof options?.url !== 'string' || !/^rediss?:\/\//.test(options.url)) throw new TypeError(`RedisStore: url should be a redis:// or rediss:// URL, instead got ${String(options?.url)}`);
+    const problems = optionProblems(options);
+    if (problems.length > 0) throw new InvalidOptionError(problems);
     const keys = (this.#keys = new RedisKeys(options.prefix ?? 'smartproxy'));
     this.syncIntervalMs = options.syncIntervalMs ?? 30_000;
     this.#commands = new RedisConnection(options, 'commands');
@@ -115,6 +116,22 @@ export class RedisStore implements ISharedStore {
       this.#subscribed = false; // tried again at the next reconnect; the periodic check covers the gap
     }
   }
+}
+
+const durations = ['leaseMs', 'lockPollMs', 'syncIntervalMs', 'ticketRotationMs', 'challengeTtlMs', 'maxReconnectDelayMs'] as const;
+
+/** Every problem with RedisStore's options, named `RedisStore.<option>`, checked before anything connects. */
+function optionProblems(options: RedisStoreOptions | undefined): OptionProblem[] {
+  const problems: OptionProblem[] = [];
+  const url: unknown = options?.url;
+  if (typeof url !== 'string' || !/^rediss?:\/\/\S+$/.test(url)) problems.push({ option: 'RedisStore.url', message: `should be a redis:// or rediss:// URL, instead got ${String(url)}` });
+  const prefix: unknown = options?.prefix;
+  if (prefix !== undefined && (typeof prefix !== 'string' || !/^[^{}\s]+$/.test(prefix))) problems.push({ option: 'RedisStore.prefix', message: `should be a non-empty string without braces or spaces, instead got ${String(prefix)}` });
+  for (const name of durations) {
+    const value: unknown = options?.[name];
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) problems.push({ option: `RedisStore.${name}`, message: `should be a positive number of milliseconds, instead got ${String(value)}` });
+  }
+  return problems;
 }
 
 /** Certificates and account keys in Redis hashes; saves fenced by the order lock's lease. */
