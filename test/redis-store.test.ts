@@ -58,7 +58,19 @@ t.test('a holder stalled past its lease loses the name, and its late save is ref
   await t.rejects(a.certificates.saveCertificate('late.test', ours, stalled), LeaseLostError, 'the late save is refused');
   t.equal((await a.certificates.loadCertificate('late.test'))?.cert, theirs.cert, 'the store keeps the new holder’s certificate');
   await taker.release();
+  await t.rejects(a.certificates.saveCertificate('late.test', ours, stalled), LeaseLostError, 'and still refused once the new holder let go: the fence moved on');
   await stalled.release();
+});
+
+t.test('a lease that lapsed with nobody taking the name still saves', async (t) => {
+  const { a } = await stores(t, { leaseMs: 300 });
+  const mine = certificate('lapsed.test');
+  const lapsed = await a.certificates.nameLock!.acquire('lapsed.test');
+  stall(600);
+  t.notOk(lapsed.stillHeld(), 'overdue');
+  await a.certificates.saveCertificate('lapsed.test', mine, lapsed);
+  t.equal((await a.certificates.loadCertificate('lapsed.test'))?.cert, mine.cert, 'saved: the fence shows nobody took the name since');
+  await lapsed.release();
 });
 
 t.test('a lease is renewed while held, well past its length', async (t) => {

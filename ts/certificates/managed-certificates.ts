@@ -217,7 +217,7 @@ export class ManagedCertificates {
             return { kind: 'loaded' as const, certificate: theirs };
           }
           if (this.#stopped) return undefined;
-          if (lease !== undefined && !lease.stillHeld()) logger.warn({ domain }, 'the store lock on this name lapsed during the order; storing the certificate anyway (saves are atomic)');
+          if (lease !== undefined && !lease.stillHeld()) logger.warn({ domain }, 'the store lock on this name lapsed during the order; saving anyway unless the store finds another process took the name since');
           try {
             await this.#save(domain, obtained, lease);
           } catch (error) {

@@ -165,8 +165,8 @@ class RedisCertificateStore implements ICertificateStore {
     const fields = { cert: certificate.cert, key: certificate.key, issuedAt: certificate.issuedAt.toISOString(), expiresAt: certificate.expiresAt.toISOString(), source: certificate.source, fence: String(lease?.fence ?? 0) };
     const saved = await this.#connection.run((c) =>
       c.eval(saveScript, {
-        keys: [this.#keys.certificate(domain), this.#keys.lock(domain)],
-        arguments: [token, this.#keys.changes(), domain, ...Object.entries(fields).flat()],
+        keys: [this.#keys.certificate(domain), this.#keys.lock(domain), this.#keys.fence(domain)],
+        arguments: [token, String(lease?.fence ?? 0), this.#keys.changes(), domain, ...Object.entries(fields).flat()],
       }),
     );
     if (Number(saved) !== 1) throw new LeaseLostError(domain, 'save');

@@ -79,16 +79,23 @@ return 0
 `;
 
 /**
- * KEYS[1] certificate hash, KEYS[2] lock (or ''); ARGV[1] token (or ''),
- * ARGV[2] channel, ARGV[3] domain, ARGV[4..] field/value pairs. Writes and
- * announces the certificate only while the lease is still the one the
- * order ran under (checked in this same step): 1 when saved, 0 when refused.
+ * KEYS[1] certificate hash, KEYS[2] lock, KEYS[3] fence; ARGV[1] token (or
+ * '' for a save under no lease), ARGV[2] our fence, ARGV[3] channel,
+ * ARGV[4] domain, ARGV[5..] field/value pairs. Refused (0) when another
+ * holds the name now, or anyone took it after us (the fence moved on, even
+ * if they have released it since); else written and announced (1). A lease
+ * that merely lapsed with nobody taking the name still saves: the work is
+ * good and nobody else did it.
  */
 export const saveScript = `
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if ARGV[1] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[1] then return 0 end
+  if tonumber(redis.call('GET', KEYS[3]) or '0') > tonumber(ARGV[2]) then return 0 end
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;
 
