@@ -10,6 +10,9 @@
 import t from 'tap';
 import acme from 'acme-client';
 import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { createClient } from 'redis';
+import { RedisStore } from '../ts/redis/index.js';
 import { createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { autoRoute, fetchCertificate, startAcmeEnv } from './helpers/acme-env.js';
@@ -128,4 +131,38 @@ t.test('TLS-ALPN-01 answered by the instance that did not order, from Redis', { 
   const outcome = await a.waitFor(issued('alpn.test'));
   t.equal(outcome.event, 'certificate-issued', `A's TLS-ALPN-01 challenge was answered by B from Redis (${outcome.message ?? ''})`);
   t.ok((await fetchCertificate(tlsA, 'alpn.test', await env.pebble.getRoots())).authorized, 'and A serves it');
+});
+
+t.test('a missed change notice costs at most one sync interval', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedisServer(t);
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const writer = new RedisStore({ url: redis.url, prefix: 'sync' });
+  t.teardown(() => writer.close());
+  const stored = (days: number) => {
+    const pair = createSelfSignedCertificate({ domains: ['sync.test'], days });
+    const facts = new X509Certificate(pair.cert);
+    return { ...pair, issuedAt: new Date(facts.validFrom), expiresAt: new Date(facts.validTo), source: 'acme' as const };
+  };
+  await writer.certificates.saveCertificate('sync.test', stored(300));
+  const tlsPort = await getFreePort();
+  const instance = startInstance(t, {
+    redisUrl: redis.url,
+    prefix: 'sync',
+    leaseMs: 3000,
+    syncIntervalMs: 1000,
+    acme: { email: 'test@example.com', directoryUrl: 'https://127.0.0.1:1/dir' }, // never asked: the stored certificate is good
+    routes: [autoRoute(tlsPort, 'sync.test', backend.port)],
+  });
+  await instance.waitFor(logged(/serving stored certificate/, 'sync.test'), 30_000);
+  // Written behind the instance's back, as if its notice were lost: no PUBLISH.
+  const newer = stored(301);
+  const raw = createClient({ url: redis.url });
+  await raw.connect();
+  t.teardown(() => raw.close());
+  const before = instance.events.length;
+  await raw.hSet('{sync}:cert:sync.test', { cert: newer.cert, key: newer.key, issuedAt: newer.issuedAt.toISOString(), expiresAt: newer.expiresAt.toISOString(), source: 'acme', fence: '0' });
+  await instance.waitFor(logged(/another instance stored a newer certificate/, 'sync.test'), 15_000, before);
+  const served = await fetchCertificate(tlsPort, 'sync.test', newer.cert);
+  t.equal(served.leaf.serialNumber, new X509Certificate(newer.cert).serialNumber, 'the instance serves the certificate it was never told about');
 });

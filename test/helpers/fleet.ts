@@ -22,8 +22,8 @@ export interface Instance {
   /** Obtains the name's certificate again now (a renewal). */
   renew(domain: string): void;
   exited: Promise<unknown>;
-  /** The first event (seen already or to come) that `match` accepts. */
-  waitFor(match: (e: ChildEvent) => boolean, timeoutMs?: number): Promise<ChildEvent>;
+  /** The first event (seen already, from index `after`, or to come) that `match` accepts. */
+  waitFor(match: (e: ChildEvent) => boolean, timeoutMs?: number, after?: number): Promise<ChildEvent>;
   /** Log lines whose message matches. */
   logs(pattern: RegExp, domain?: string): ChildEvent[];
 }

@@ -15,6 +15,8 @@ export interface RedisChildConfig {
   leaseMs: number;
   acme: IAcmeOptions;
   routes: IRouteConfig[];
+  /** RedisStore's syncIntervalMs. Default: its own (30 s). */
+  syncIntervalMs?: number;
   /** Obtain certificates with a provision function that takes this long (and says so on stdout) instead of ACME. */
   slowProvisionMs?: number;
 }
@@ -22,7 +24,7 @@ export interface RedisChildConfig {
 const config = JSON.parse(process.argv[2]!) as RedisChildConfig;
 const say = (event: string, payload: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ event, ...payload })}\n`);
 const logger = pino({ level: 'info' }, { write: (line: string) => void say('log', { line: JSON.parse(line) as unknown }) });
-const store = new RedisStore({ url: config.redisUrl, prefix: config.prefix, leaseMs: config.leaseMs, lockPollMs: 100, maxReconnectDelayMs: 500 });
+const store = new RedisStore({ url: config.redisUrl, prefix: config.prefix, leaseMs: config.leaseMs, syncIntervalMs: config.syncIntervalMs, lockPollMs: 100, maxReconnectDelayMs: 500 });
 const certProvisionFunction =
   config.slowProvisionMs === undefined
     ? undefined

@@ -109,8 +109,8 @@ export class ManagedCertificates {
    */
   async refresh(domain: string): Promise<void> {
     const entry = this.#managed.get(domain);
-    // An order of ours in flight (our own save's notice included) installs what it gets or finds under the lock.
-    if (entry === undefined || this.#stopped || entry.ordering) return;
+    // A first load or an order of ours in flight (our own save's notice included) installs what it gets or finds under the lock.
+    if (entry === undefined || this.#stopped || entry.ordering || entry.inFlight !== undefined) return;
     const stored = await this.#load(domain, true);
     const current = entry.certificate;
     if (stored === undefined || stored.cert === current?.cert || this.#managed.get(domain) !== entry || entry.ordering) return;
