@@ -9,6 +9,7 @@ import {
   CorruptStoreEntryError,
   errorCodes,
   InvalidOptionError,
+  LeaseLostError,
   PortBindError,
   PortInUseError,
   ProxyStateError,
@@ -27,6 +28,7 @@ const samples: [SmartProxyError, string, string][] = [
   [new ConfigFileError('proxy.json', [{ route: 'config', path: 'hots', message: 'is not a known option' }]), 'ERR_CONFIG_FILE', 'ConfigFileError'],
   [new CorruptStoreEntryError('a.test', 'meta.json is not JSON'), 'ERR_CORRUPT_STORE_ENTRY', 'CorruptStoreEntryError'],
   [new AcmeTimeoutError('https://ca.test/dir', 30_000), 'ERR_ACME_TIMEOUT', 'AcmeTimeoutError'],
+  [new LeaseLostError('a.test', 'save'), 'ERR_LEASE_LOST', 'LeaseLostError'],
 ];
 
 t.test('each error class has its stable code and name, and is a SmartProxyError', async (t) => {

@@ -32,7 +32,7 @@ t.test('npm pack from a fresh checkout, install the tarball, import it, run its 
   const { stdout: packed } = await npm(['pack', '--json', '--pack-destination', work], clone);
   const [info] = JSON.parse(packed) as [{ filename: string; files: { path: string }[] }];
   const files = info.files.map((f) => f.path).sort();
-  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'LICENSE', 'readme.md', 'package.json', 'examples/proxy.json', 'examples/shared-port.ts']) {
+  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'LICENSE', 'readme.md', 'package.json', 'examples/proxy.json', 'examples/shared-port.ts', 'dist/redis/index.js', 'dist/redis/index.d.ts']) {
     t.ok(files.includes(needed), `ships ${needed}`);
   }
   t.same(files.filter((f) => /^(ts|test|bench|scripts)\/|readme\.plan\.md|^dist\/demo\./.test(f)), [], 'ships no sources, tests, plan or demo');
@@ -68,4 +68,8 @@ t.test('npm pack from a fresh checkout, install the tarball, import it, run its 
   const validated = await run(bin, ['validate', join(app, 'node_modules', 'smartproxy', 'examples', 'proxy.json')], { cwd: app });
   t.match(validated.stdout, /proxy\.json: 2 routes, valid/, 'the bin validates the shipped example (without pino-pretty installed)');
   t.ok((await readdir(join(app, 'node_modules'))).every((name) => name !== 'pino-pretty'), 'installed without the optional pretty printer');
+  const installed = await readdir(join(app, 'node_modules'));
+  t.notOk(installed.includes('redis') || installed.includes('@redis'), 'redis is not installed with it (an optional peer), and the imports above worked without it');
+  await writeFile(join(app, 'redis.mjs'), "import('smartproxy/redis').then(() => console.log('loaded'), (e) => console.log(e.code, /'redis'/.test(e.message)));\n");
+  t.equal((await run(process.execPath, ['redis.mjs'], { cwd: app })).stdout.trim(), 'ERR_MODULE_NOT_FOUND true', 'smartproxy/redis without redis installed names the missing package');
 });

@@ -52,7 +52,7 @@ t.test('every ts block in readme.md compiles, or is marked `ts fragment`', async
     types: ['node'],
     typeRoots: [join(root, 'node_modules', '@types')],
     baseUrl: root,
-    paths: { smartproxy: [join(root, 'ts', 'index.ts')] },
+    paths: { smartproxy: [join(root, 'ts', 'index.ts')], 'smartproxy/redis': [join(root, 'ts', 'redis', 'index.ts')] },
     allowImportingTsExtensions: true,
     noUnusedLocals: false,
   });

@@ -179,6 +179,23 @@ export class AcmeTimeoutError extends SmartProxyError {
   }
 }
 
+/**
+ * The name's order lock passed to another instance (our lease expired: a
+ * stall, a lost connection to the store) before the certificate was
+ * finalized or saved. The order is abandoned or its save refused, and the
+ * new holder's certificate is served instead.
+ */
+export class LeaseLostError extends SmartProxyError {
+  /** The locked name (a domain). */
+  readonly lockName: string;
+
+  constructor(name: string, step: string) {
+    super('ERR_LEASE_LOST', `the order lock on ${name} is no longer ours (its lease expired) at ${step}; another instance holds it now and its certificate is used`);
+    this.name = 'LeaseLostError';
+    this.lockName = name;
+  }
+}
+
 /** Every code above, for documentation checks. */
 export const errorCodes = [
   'EADDRINUSE',
@@ -190,6 +207,7 @@ export const errorCodes = [
   'ERR_CONFIG_FILE',
   'ERR_CORRUPT_STORE_ENTRY',
   'ERR_ACME_TIMEOUT',
+  'ERR_LEASE_LOST',
 ] as const;
 
 /** A stable error code. */

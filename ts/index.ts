@@ -12,6 +12,7 @@ export { FileNameLock, type FileNameLockOptions } from './certificates/file-name
 export { MemoryCertificateStore } from './certificates/store.js';
 export type { IChallengeStore } from './certificates/challenge-store.js';
 export { MemoryChallengeStore } from './certificates/challenge-store.js';
+export type { ISharedStore, ISharedChallengeStore, IAlpnChallenge, ITicketKeySource } from './certificates/shared-store.js';
 export type {
   IRouteConfig,
   IRouteMatch,
@@ -46,6 +47,7 @@ export {
   ConfigFileError,
   CorruptStoreEntryError,
   AcmeTimeoutError,
+  LeaseLostError,
   errorCodes,
   type ErrorCode,
   type RouteProblem,

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { CertProvisionFunction } from './certificates/types.js';
 import type { IChallengeStore } from './certificates/challenge-store.js';
 import type { ICertificateStore } from './certificates/store.js';
+import type { ISharedStore } from './certificates/shared-store.js';
 import type { IRouteConfig, ITlsPolicy } from './routing/types.js';
 
 export interface IAcmeOptions {
@@ -83,6 +84,16 @@ export interface ISmartProxyOptions {
    * ACME is used if configured.
    */
   certProvisionFunction?: CertProvisionFunction;
+  /**
+   * State shared by several instances behind one address (several machines
+   * behind a TCP balancer): certificates and keys, the per-name order lock,
+   * challenge answers, session ticket keys. `RedisStore` from
+   * `smartproxy/redis` is one. When given it supplies both
+   * `acme.certificateStore` and `acme.challengeStore`, so giving either too
+   * is an InvalidOptionError. Default: none (certificates in files under
+   * `acme.certificateStore`, everything else in this process).
+   */
+  store?: ISharedStore;
   /**
    * Where the proxy logs; every line carries `name: 'smartproxy'` (a child
    * logger is made of yours). Default: pino at `logLevel`, pretty when stdout

@@ -96,6 +96,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       logger: this.#logger,
       acme: options.acme,
       certProvisionFunction: options.certProvisionFunction,
+      sharedStore: options.store,
       tls: options.tls,
       internalRoutes: { setInternalRoute: (route) => this.#setInternalRoute(route), removeInternalRoute: (name) => this.#removeInternalRoute(name) },
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.

@@ -27,6 +27,8 @@ export interface PebbleInstance {
   thaw(): void;
   /** restart kills pebble and starts a new one on the same ports: every account, order and the issuing root are gone. */
   restart(): Promise<void>;
+  /** How many orders pebble has created since it started (from its log: "There are now N orders in the db"). */
+  orderCount(): number;
   /** stop kills pebble and the DNS responder and removes the temp dir. */
   stop(): Promise<void>;
 }
@@ -95,6 +97,10 @@ export async function startPebble(opts: StartPebbleOptions): Promise<PebbleInsta
         await killChild(running.child);
         running = launch();
         await waitUntilReady(directoryUrl, ca.cert, running.child, running.output);
+      },
+      orderCount: () => {
+        const counts = [...running.output().matchAll(/There are now (\d+) orders in the db/g)].map((m) => Number(m[1]));
+        return counts.length === 0 ? 0 : Math.max(...counts);
       },
       stop: cleanup,
     };

@@ -10,6 +10,29 @@ import { withNameLock } from './with-name-lock.js';
 import type { StoreFaults } from './store-faults.js';
 import type { ICertificateStore, IStoredCertificate } from './store.js';
 
+/** Checks an order passes through; each throws to abandon the order. */
+export interface OrderGuards {
+  /** Runs just before the CSR is sent (the step that makes the CA issue): a lease no longer held throws here. */
+  beforeFinalize?: () => void;
+}
+
+/**
+ * The client as acme-client's auto() sees it, with finalizeOrder checked
+ * first: auto() runs the whole order and offers no hook between the last
+ * challenge and finalize, and errors in its challengeRemoveFn are swallowed.
+ * The wrapper inherits everything else from the shared client.
+ */
+function guarded(client: acme.Client, guards: OrderGuards): acme.Client {
+  const check = guards.beforeFinalize;
+  if (check === undefined) return client;
+  const wrapper = Object.create(client) as acme.Client;
+  wrapper.finalizeOrder = (order, csr) => {
+    check();
+    return client.finalizeOrder(order, csr);
+  };
+  return wrapper;
+}
+
 export const letsEncryptProduction = 'https://acme-v02.api.letsencrypt.org/directory';
 export const letsEncryptStaging = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
@@ -19,8 +42,8 @@ export type ChallengeType = 'http-01' | 'tls-alpn-01';
 export interface ChallengeHooks {
   addHttpToken(token: string, keyAuthorization: string): Promise<void>;
   removeHttpToken(token: string): Promise<void>;
-  addAlpnCertificate(domain: string, keyPem: string, certPem: string): void;
-  removeAlpnCertificate(domain: string): void;
+  addAlpnCertificate(domain: string, keyPem: string, certPem: string): Promise<void>;
+  removeAlpnCertificate(domain: string): Promise<void>;
 }
 
 export interface AcmeIssuerOptions {
@@ -66,17 +89,17 @@ export class AcmeIssuer {
    * CA or the challenge fails. A CA that lost our account (restarted, its
    * database reset) gets the same key registered again and the order once more.
    */
-  async issue(domain: string): Promise<IStoredCertificate> {
+  async issue(domain: string, guards: OrderGuards = {}): Promise<IStoredCertificate> {
     const started = Date.now();
     try {
-      return await this.#order(domain);
+      return await this.#order(domain, guards);
     } catch (error) {
       if (!(error instanceof Error) || !accountGone.test(error.message)) throw await this.#explain(error, started);
       this.#options.logger.warn({ domain, directoryUrl: this.#options.directoryUrl, err: error }, 'the ACME CA no longer knows our account; registering the same key again');
       this.#client = undefined;
     }
     try {
-      return await this.#order(domain);
+      return await this.#order(domain, guards);
     } catch (error) {
       throw await this.#explain(error, started);
     }
@@ -89,19 +112,19 @@ export class AcmeIssuer {
    * CA that is not answering, so a stalled CA would take a multiple of
    * timeoutMs to report. The order settles in the background, unobserved.
    */
-  #order(domain: string): Promise<IStoredCertificate> {
+  #order(domain: string, guards: OrderGuards): Promise<IStoredCertificate> {
     let stopWatching = () => {};
     const stalled = new Promise<never>((_, reject) => {
       stopWatching = this.#http.onTimeout((failure) => reject(this.#http.explain(failure)));
     });
-    const order = this.#runOrder(domain);
+    const order = this.#runOrder(domain, guards);
     order.catch(() => undefined);
     return Promise.race([order, stalled]).finally(stopWatching);
   }
 
-  async #runOrder(domain: string): Promise<IStoredCertificate> {
+  async #runOrder(domain: string, guards: OrderGuards): Promise<IStoredCertificate> {
     const { challengeTypes, hooks, skipChallengeVerification, email, logger } = this.#options;
-    const client = await this.#getClient();
+    const client = guarded(await this.#getClient(), guards);
     const [keyBuffer, csr] = await acme.crypto.createCsr({ altNames: [domain] }, await acme.crypto.createPrivateEcdsaKey());
     logger.info({ domain, challengeTypes }, 'ordering certificate');
     const chain = await client.auto({

@@ -16,6 +16,10 @@ import { ManagedCertificates } from './managed-certificates.js';
 import { MemoryNameLock } from './name-lock.js';
 import { StaticCertificates } from './static-certificates.js';
 import { StoreFaults } from './store-faults.js';
+import type { ISharedStore } from './shared-store.js';
+
+/** Default for ISharedStore.syncIntervalMs: a missed change notification costs at most this long. */
+export const defaultSyncIntervalMs = 30_000;
 
 // In ./types.ts so public option types import no implementation; re-exported for existing importers.
 export type { CertificateEvents, CertificateSource, CertProvisionFunction, ICertificateStatus } from './types.js';
@@ -32,6 +36,8 @@ export interface CertificateManagerOptions {
   /** The proxy's transaction for internal routes, through which the HTTP-01 route goes live. */
   internalRoutes?: InternalRouteControl;
   emit?: EmitCertificateEvent;
+  /** State shared with other instances (the `store` option); supplies the certificate and challenge stores. */
+  sharedStore?: ISharedStore;
 }
 
 /**
@@ -50,6 +56,8 @@ export class CertificateManager implements SecureContextSource {
   readonly #logger: Logger;
   readonly #canObtain: boolean;
   readonly #policies: TlsPolicies;
+  /** Undoes what was subscribed on the shared store: notifications, ticket keys, the periodic check. */
+  readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: CertificateManagerOptions) {
     const { logger, acme } = options;
@@ -57,13 +65,18 @@ export class CertificateManager implements SecureContextSource {
     if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs === Infinity) throw new InvalidOptionError('acme.timeoutMs', 'a positive number of milliseconds', timeoutMs);
     this.#logger = logger;
     this.#policies = new TlsPolicies(options.tls);
+    const shared = options.sharedStore;
+    if (shared !== undefined && (acme?.certificateStore !== undefined || acme?.challengeStore !== undefined)) {
+      const given = acme?.certificateStore !== undefined ? 'acme.certificateStore' : 'acme.challengeStore';
+      throw new InvalidOptionError([{ option: given, message: 'cannot be given with `store`: the shared store supplies certificates and challenges; leave this one out' }]);
+    }
     const storeOption = acme?.certificateStore ?? './certs';
-    const store = typeof storeOption === 'string' ? new FileCertificateStore(storeOption) : storeOption;
+    const store = shared?.certificates ?? (typeof storeOption === 'string' ? new FileCertificateStore(storeOption) : storeOption);
     const lock = store.nameLock ?? new MemoryNameLock();
     const faults = new StoreFaults(logger);
     this.#solvers = new ChallengeSolvers({
       logger,
-      store: acme?.challengeStore ?? new MemoryChallengeStore(),
+      store: shared?.challenges ?? acme?.challengeStore ?? new MemoryChallengeStore(),
       acmePorts: [acme?.port ?? 80, ...(acme?.fallbackPorts ?? [])],
       routes: options.internalRoutes,
       policy: this.#policies.global,
@@ -95,7 +108,35 @@ export class CertificateManager implements SecureContextSource {
       renewThresholdDays: acme?.renewThresholdDays ?? 30,
       emit: options.emit ?? (() => undefined),
       policy: this.#policies.global,
+      lockRequired: shared !== undefined,
     });
+    if (shared !== undefined) this.#share(shared);
+  }
+
+  /** Follows the shared store: certificates other instances save, its return after an outage, its ticket keys. */
+  #share(shared: ISharedStore): void {
+    const logger = this.#logger;
+    shared.attach?.({ logger });
+    const refresh = (domain: string) => this.#managed.refresh(domain).catch((error: unknown) => logger.debug({ domain, err: error }, 'loading a certificate another instance stored'));
+    this.#unsubscribe.push(shared.onCertificateChanged(refresh));
+    this.#unsubscribe.push(
+      shared.onAvailable(() => {
+        this.#managed.retryFailed();
+        void this.#managed.refreshAll().catch(() => undefined); // notifications sent while we were away were lost
+      }),
+    );
+    const timer = setInterval(() => void this.#managed.refreshAll().catch(() => undefined), shared.syncIntervalMs ?? defaultSyncIntervalMs);
+    timer.unref();
+    this.#unsubscribe.push(() => clearInterval(timer));
+    const tickets = shared.ticketKeys;
+    if (tickets !== undefined) {
+      const apply = (keys: Buffer) => {
+        this.#managed.setTicketKeys(keys);
+        this.#static.setTicketKeys(keys);
+      };
+      apply(tickets.ticketKeys());
+      this.#unsubscribe.push(tickets.onTicketKeysChanged(apply));
+    }
   }
 
   /**
@@ -145,6 +186,10 @@ export class CertificateManager implements SecureContextSource {
     return this.#solvers.answerTlsAlpnChallenge(serverName);
   }
 
+  lookupTlsAlpnChallenge(serverName: string): Promise<SecureContext | undefined> | undefined {
+    return this.#solvers.lookupTlsAlpnChallenge(serverName);
+  }
+
   getCertificateStatus(domain: string): ICertificateStatus | undefined {
     const name = domain.toLowerCase();
     return this.#managed.statusOf(name) ?? this.#static.statusOf(name);
@@ -165,6 +210,7 @@ export class CertificateManager implements SecureContextSource {
 
   /** Cancels timers and stops answering; orders in flight finish unobserved. */
   stop(): void {
+    for (const undo of this.#unsubscribe.splice(0)) undo();
     this.#managed.stop();
     this.#solvers.stop();
     this.#issuer?.close();

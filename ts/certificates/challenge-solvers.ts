@@ -7,6 +7,10 @@ import type { RouteTable } from '../routing/route-table.js';
 import type { ChallengeHooks } from './acme-issuer.js';
 import type { IChallengeStore } from './challenge-store.js';
 import { challengePathPrefix, createHttp01Responder } from './http01-responder.js';
+import type { ISharedChallengeStore } from './shared-store.js';
+
+/** Bound on waiting for a token written to a shared store to read back before the CA is told to validate. */
+const readableWithinMs = 10_000;
 
 /** Name of the internal route that answers HTTP-01 challenges. */
 export const challengeRouteName = 'smartproxy:acme-challenge';
@@ -46,6 +50,8 @@ export class ChallengeSolvers {
   readonly #options: ChallengeSolversOptions;
   readonly #responder: ReturnType<typeof createHttp01Responder>;
   readonly #alpn = new Map<string, SecureContext>();
+  /** Contexts built from answers other instances placed in the shared store, by certificate PEM. */
+  readonly #sharedAlpn = new Map<string, SecureContext>();
   #pending = 0;
   /** The ACME port a user route holds (shared stores only): the route stays there. */
   #stickyPort: number | undefined;
@@ -63,11 +69,32 @@ export class ChallengeSolvers {
     return this.#options.store.shared === true;
   }
 
+  /** The store, when it also keeps TLS-ALPN-01 answers for every instance. */
+  get #alpnStore(): ISharedChallengeStore | undefined {
+    const store = this.#options.store as Partial<ISharedChallengeStore>;
+    return store.shared === true && typeof store.getAlpn === 'function' ? (store as ISharedChallengeStore) : undefined;
+  }
+
+  /**
+   * Resolves once `read()` gives `expected`: with a shared store the CA
+   * must not be told to validate before every instance can answer.
+   */
+  async #untilReadable(what: string, read: () => Promise<string | undefined>, expected: string): Promise<void> {
+    const deadline = Date.now() + readableWithinMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
+      if ((await read()) === expected) return;
+      if (Date.now() > deadline) throw new Error(`the ${what} written to the shared store did not read back within ${readableWithinMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
   /** The hooks the ACME issuer publishes answers through. */
   hooks(): ChallengeHooks {
     return {
       addHttpToken: async (token, keyAuthorization) => {
-        await this.#options.store.set(token, keyAuthorization);
+        const store = this.#options.store;
+        await store.set(token, keyAuthorization);
+        if (this.#shared) await this.#untilReadable('HTTP-01 token', () => store.get(token), keyAuthorization);
         this.#pending++;
         await this.#reconcile();
       },
@@ -76,17 +103,43 @@ export class ChallengeSolvers {
         this.#pending--;
         this.#reconcile().catch((error: unknown) => this.#options.logger.error({ err: error }, 'releasing the ACME challenge route'));
       },
-      addAlpnCertificate: (domain, keyPem, certPem) => {
+      addAlpnCertificate: async (domain, keyPem, certPem) => {
         this.#alpn.set(domain, createSecureContext({ key: keyPem, cert: certPem, ...secureContextPolicyOptions(this.#options.policy) }));
+        const shared = this.#alpnStore;
+        if (shared === undefined) return;
+        await shared.setAlpn(domain, { key: keyPem, cert: certPem });
+        await this.#untilReadable('TLS-ALPN-01 answer', async () => (await shared.getAlpn(domain))?.cert, certPem);
       },
-      removeAlpnCertificate: (domain) => {
+      removeAlpnCertificate: async (domain) => {
         this.#alpn.delete(domain);
+        await this.#alpnStore?.deleteAlpn(domain);
       },
     };
   }
 
   answerTlsAlpnChallenge(serverName: string): SecureContext | undefined {
     return this.#alpn.get(serverName);
+  }
+
+  /**
+   * A TLS-ALPN-01 answer another instance placed in the shared store;
+   * undefined (no lookup at all) without one. Only `acme-tls/1`
+   * handshakes come here, so the store is never in the path of traffic.
+   */
+  lookupTlsAlpnChallenge(serverName: string): Promise<SecureContext | undefined> | undefined {
+    const shared = this.#alpnStore;
+    if (shared === undefined) return undefined;
+    return shared.getAlpn(serverName).then((answer) => {
+      if (answer === undefined) return undefined;
+      let context = this.#sharedAlpn.get(answer.cert);
+      if (context === undefined) {
+        context = createSecureContext({ key: answer.key, cert: answer.cert, ...secureContextPolicyOptions(this.#options.policy) });
+        // Answers live minutes; a handful at a time is all there ever is.
+        if (this.#sharedAlpn.size > 64) this.#sharedAlpn.clear();
+        this.#sharedAlpn.set(answer.cert, context);
+      }
+      return context;
+    });
   }
 
   /** A new table is live: with a shared store, follow the user routes on the ACME ports. */

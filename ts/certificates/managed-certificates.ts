@@ -2,12 +2,12 @@ import type { SecureContext } from 'node:tls';
 import type { ResolvedTlsPolicy } from '../proxy/tls/policy.js';
 import { SecureContextCache } from './secure-context-cache.js';
 import type { Logger } from 'pino';
-import { CertificateError } from '../errors.js';
+import { CertificateError, LeaseLostError } from '../errors.js';
 import type { AcmeIssuer } from './acme-issuer.js';
 import { readCertificate } from './certificate-info.js';
 import type { CertProvisionFunction, EmitCertificateEvent, ICertificateStatus } from './types.js';
 import { withNameLock } from './with-name-lock.js';
-import type { INameLock } from './name-lock.js';
+import type { ILease, INameLock } from './name-lock.js';
 import { maxTimerMs, renewalTime, retryDelayMs } from './renewal-policy.js';
 import type { StoreFaults } from './store-faults.js';
 import { CorruptStoreEntryError, type ICertificateStore, type IStoredCertificate } from './store.js';
@@ -26,6 +26,8 @@ export interface ManagedCertificatesOptions {
   emit: EmitCertificateEvent;
   /** The proxy-wide TLS policy: a certificate must load under it before it is served. */
   policy: ResolvedTlsPolicy;
+  /** The store is shared across machines: an order never runs without the name's lock. Default: false. */
+  lockRequired?: boolean;
 }
 
 interface Managed {
@@ -96,6 +98,46 @@ export class ManagedCertificates {
     return this.#status(entry);
   }
 
+  /** Shared session ticket keys for every context served, now and later. */
+  setTicketKeys(keys: Buffer): void {
+    this.#contexts.setTicketKeys(keys);
+  }
+
+  /**
+   * Another instance saved a certificate for `domain` (or may have: the
+   * periodic check): serve it if it is newer than ours. Never orders.
+   */
+  async refresh(domain: string): Promise<void> {
+    const entry = this.#managed.get(domain);
+    // A first load or an order of ours in flight (our own save's notice included) installs what it gets or finds under the lock.
+    if (entry === undefined || this.#stopped || entry.ordering || entry.inFlight !== undefined) return;
+    const stored = await this.#load(domain, true);
+    const current = entry.certificate;
+    if (stored === undefined || stored.cert === current?.cert || this.#managed.get(domain) !== entry || entry.ordering) return;
+    if (stored.expiresAt.getTime() <= Date.now()) return;
+    // Never one that lapses sooner; one as long-lived is taken, so instances that raced converge on the stored one.
+    if (current !== undefined && stored.expiresAt.getTime() < current.expiresAt.getTime()) return;
+    this.#install(entry, stored);
+    entry.attempts = 0;
+    entry.error = undefined;
+    if (!entry.ordering) this.#scheduleRenewal(entry);
+    this.#options.logger.info({ domain, expiresAt: stored.expiresAt }, 'another instance stored a newer certificate for this name; serving it');
+  }
+
+  /** Every managed name looked up again (refresh); the safety net under change notifications. */
+  async refreshAll(): Promise<void> {
+    for (const domain of [...this.#managed.keys()]) await this.refresh(domain);
+  }
+
+  /** The shared store is back: names whose order failed meanwhile are ordered now, not at their backoff time. */
+  retryFailed(): void {
+    for (const entry of this.#managed.values()) {
+      if (entry.error === undefined || entry.inFlight !== undefined || this.#stopped) continue;
+      this.#options.logger.info({ domain: entry.domain }, 'the shared store is reachable again; ordering now');
+      void this.#obtain(entry);
+    }
+  }
+
   stop(): void {
     this.#stopped = true;
     for (const entry of this.#managed.values()) {
@@ -155,15 +197,40 @@ export class ManagedCertificates {
     clearTimeout(entry.timer);
     entry.ordering = true;
     try {
-      const outcome = await withNameLock(lock, domain, faults, logger, async (lease) => {
-        const fresh = await this.#storedByAnother(entry);
-        if (fresh !== undefined) return { kind: 'loaded' as const, certificate: fresh };
-        const obtained = await this.#fetchCertificate(domain);
-        if (this.#stopped) return undefined;
-        if (lease !== undefined && !lease.stillHeld()) logger.warn({ domain }, 'the store lock on this name lapsed during the order; storing the certificate anyway (saves are atomic)');
-        await this.#save(domain, obtained);
-        return { kind: 'ordered' as const, certificate: obtained };
-      });
+      const outcome = await withNameLock(
+        lock,
+        domain,
+        faults,
+        logger,
+        async (lease) => {
+          const fresh = await this.#storedByAnother(entry);
+          if (fresh !== undefined) return { kind: 'loaded' as const, certificate: fresh };
+          let obtained: IStoredCertificate;
+          try {
+            obtained = await this.#fetchCertificate(domain, lease);
+          } catch (error) {
+            if (!(error instanceof LeaseLostError)) throw error;
+            // Stopped before finalize: the instance that took the name over orders it; serve its certificate once stored.
+            const theirs = await this.#load(domain, true);
+            if (theirs === undefined) throw error;
+            logger.warn({ domain, fence: lease?.fence }, 'the order lock passed to another instance mid-order; abandoned before finalize, serving the stored certificate');
+            return { kind: 'loaded' as const, certificate: theirs };
+          }
+          if (this.#stopped) return undefined;
+          if (lease !== undefined && !lease.stillHeld()) logger.warn({ domain }, 'the store lock on this name lapsed during the order; saving anyway unless the store finds another process took the name since');
+          try {
+            await this.#save(domain, obtained, lease);
+          } catch (error) {
+            if (!(error instanceof LeaseLostError)) throw error;
+            // Another instance took the name over and saved first: serve its certificate, so the fleet serves one.
+            const theirs = await this.#load(domain, true);
+            logger.warn({ domain, fence: lease?.fence }, 'our late save was refused: the lock passed to another instance; serving the stored certificate instead');
+            return { kind: 'loaded' as const, certificate: theirs ?? obtained };
+          }
+          return { kind: 'ordered' as const, certificate: obtained };
+        },
+        { required: this.#options.lockRequired },
+      );
       if (outcome === undefined || this.#stopped) return;
       entry.inFlight = undefined; // a listener of the events below that asks for a certificate starts a new order
       const renewing = entry.certificate !== undefined;
@@ -197,11 +264,13 @@ export class ManagedCertificates {
     return due ? undefined : stored;
   }
 
-  async #save(domain: string, certificate: IStoredCertificate): Promise<void> {
+  /** Stores the certificate; rethrows only LeaseLostError (the store refused a save under a lease no longer ours). */
+  async #save(domain: string, certificate: IStoredCertificate, lease: ILease | undefined): Promise<void> {
     try {
-      await this.#options.store.saveCertificate(domain, certificate);
+      await this.#options.store.saveCertificate(domain, certificate, lease);
       this.#options.faults.clear('save-certificate');
     } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
       // Serving matters more than storing: the new certificate goes live anyway.
       this.#options.faults.report('save-certificate', error, 'could not store the new certificate; it is served but will be ordered again after a restart', { domain });
     }
@@ -226,7 +295,7 @@ export class ManagedCertificates {
     }
   }
 
-  async #fetchCertificate(domain: string): Promise<IStoredCertificate> {
+  async #fetchCertificate(domain: string, lease: ILease | undefined): Promise<IStoredCertificate> {
     const { provision, issuer, logger } = this.#options;
     if (provision !== undefined) {
       try {
@@ -241,7 +310,11 @@ export class ManagedCertificates {
       }
     }
     if (issuer === undefined) throw new Error('no ACME configured and the provision function asked for ACME');
-    return issuer.issue(domain);
+    // A lease that could not be renewed means another instance may be ordering the name now: stop before finalize.
+    const beforeFinalize = () => {
+      if (lease !== undefined && lease.token !== undefined && !lease.stillHeld()) throw new LeaseLostError(domain, 'finalize');
+    };
+    return issuer.issue(domain, { beforeFinalize });
   }
 
   #install(entry: Managed, certificate: IStoredCertificate): void {

@@ -22,6 +22,12 @@ export interface ILease {
   /** Larger for every later acquisition of the same name (a fencing token). */
   readonly fence: number;
   /**
+   * What the lock wrote as the holder (it carries the fence), for stores
+   * whose saves are refused unless this is still the holder. Locks that
+   * fence nothing leave it out.
+   */
+  readonly token?: string;
+  /**
    * Whether the lease is certainly still ours: false once a renewal failed,
    * found another holder, or is overdue (a stalled event loop). Checked
    * before committing work done under the lock.

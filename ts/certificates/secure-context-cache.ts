@@ -19,6 +19,19 @@ export class SecureContextCache {
    * a key of two PEM strings every time.
    */
   readonly #byObject = new WeakMap<IStaticCertificate, Map<string, SecureContext>>();
+  /** Shared session ticket keys (a shared store), undefined while each context keeps the random ones Node gave it. */
+  #ticketKeys: Buffer | undefined;
+
+  /**
+   * Gives every context, built and yet to be built, these ticket keys (48
+   * bytes), so a session resumes on any instance using the same keys. Set
+   * on the native context as tls.Server#setTicketKeys does: no context is
+   * rebuilt, and handshakes in progress are unaffected.
+   */
+  setTicketKeys(keys: Buffer): void {
+    this.#ticketKeys = keys;
+    for (const perPolicy of this.#contexts.values()) for (const context of perPolicy.values()) applyTicketKeys(context, keys);
+  }
 
   /** The context for this certificate under this policy; throws when the PEM does not load. */
   get(certificate: IStaticCertificate, policy: ResolvedTlsPolicy): SecureContext {
@@ -35,6 +48,7 @@ export class SecureContextCache {
     let context = perPolicy.get(policy.key);
     if (context === undefined) {
       context = createSecureContext({ key: certificate.key, cert: certificate.cert, ca: certificate.ca, ...secureContextPolicyOptions(policy) });
+      if (this.#ticketKeys !== undefined) applyTicketKeys(context, this.#ticketKeys);
       perPolicy.set(policy.key, context);
     }
     return context;
@@ -50,4 +64,13 @@ export class SecureContextCache {
     }
     this.#contexts = keep;
   }
+}
+
+/** The native context behind a SecureContext: Node types it `any`; this is the one method used. */
+interface NativeContext {
+  setTicketKeys(keys: Buffer): void;
+}
+
+function applyTicketKeys(context: SecureContext, keys: Buffer): void {
+  (context as unknown as { context: NativeContext }).context.setTicketKeys(keys);
 }

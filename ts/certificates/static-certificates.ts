@@ -21,6 +21,11 @@ export class StaticCertificates {
   readonly #contexts = new SecureContextCache();
   #known = new Map<string, Known>();
 
+  /** Shared session ticket keys for every context, now and later. */
+  setTicketKeys(keys: Buffer): void {
+    this.#contexts.setTicketKeys(keys);
+  }
+
   /** Why the certificate cannot serve, or undefined when it loads. Called on a table about to go live. */
   problem(certificate: IStaticCertificate, policy: ResolvedTlsPolicy): string | undefined {
     try {

@@ -1,4 +1,4 @@
-import type { INameLock } from './name-lock.js';
+import type { ILease, INameLock } from './name-lock.js';
 
 /** A certificate with its key, as kept between restarts. */
 export interface IStoredCertificate {
@@ -26,7 +26,15 @@ export interface ICertificateStore {
   readonly nameLock?: INameLock;
   /** The stored certificate, undefined when none; throws CorruptStoreEntryError when one exists but cannot be read. */
   loadCertificate(domain: string): Promise<IStoredCertificate | undefined>;
-  saveCertificate(domain: string, certificate: IStoredCertificate): Promise<void>;
+  /**
+   * Stores a certificate. `lease` is the holding of the name's lock the
+   * certificate was ordered under: a store shared by several instances
+   * refuses the save (LeaseLostError) when the lease is no longer the
+   * current holding, checked in the same step as the write (RedisStore does,
+   * in one script). The file and memory stores ignore it: their saves are
+   * atomic, and at worst a certificate ordered twice is stored twice.
+   */
+  saveCertificate(domain: string, certificate: IStoredCertificate, lease?: ILease): Promise<void>;
   /** The account key used with this ACME directory, undefined when none yet. */
   loadAccountKey(directoryUrl: string): Promise<string | undefined>;
   saveAccountKey(directoryUrl: string, keyPem: string): Promise<void>;

@@ -82,6 +82,7 @@ export const tlsOptions: OptionGroup = {
 export const smartProxyOptions: OptionGroup = {
   routes: field('an array of routes', Array.isArray, { required: true, live: true }),
   acme: group(acmeOptions),
+  store: field('an ISharedStore (RedisStore from smartproxy/redis)', hasMethods('onCertificateChanged', 'onAvailable'), { codeOnly: true }),
   certProvisionFunction: field("a function (domain) => Promise<{ key, cert } | 'http01'>", isFunction, { codeOnly: true }),
   logger: field('a pino logger', isLogger, { codeOnly: true }),
   logLevel: field(`one of ${logLevels.join(', ')}`, (v) => logLevels.includes(v as never), { live: true }),

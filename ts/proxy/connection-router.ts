@@ -112,11 +112,33 @@ export class ConnectionRouter {
 
   #tls(socket: Socket, port: number, table: PortTable, serverName: string | undefined, alpn: string[], peeked: Buffer): void {
     const ctx = this.#ctx;
-    const clientIp = clientIpOf(socket);
     if (alpn.includes('acme-tls/1') && serverName !== undefined) {
       const challenge = ctx.certificates.answerTlsAlpnChallenge?.(serverName);
       if (challenge !== undefined) return terminateTls(ctx, socket, peeked, challenge, ['acme-tls/1'], (s) => s.end());
+      // An order another instance placed: its answer is in the shared store (only acme-tls/1 handshakes wait on it).
+      const lookup = ctx.certificates.lookupTlsAlpnChallenge?.(serverName);
+      if (lookup !== undefined) {
+        lookup.then(
+          (found) => {
+            if (socket.destroyed) return;
+            if (found !== undefined) terminateTls(ctx, socket, peeked, found, ['acme-tls/1'], (s) => s.end());
+            else this.#tlsRoute(socket, port, table, serverName, peeked);
+          },
+          (error: unknown) => {
+            ctx.logger.debug({ serverName, err: error }, 'looking up a TLS-ALPN-01 answer in the shared store');
+            if (!socket.destroyed) this.#tlsRoute(socket, port, table, serverName, peeked);
+          },
+        );
+        return;
+      }
     }
+    this.#tlsRoute(socket, port, table, serverName, peeked);
+  }
+
+  /** A TLS connection that is not a challenge: matched by SNI against the port's routes. */
+  #tlsRoute(socket: Socket, port: number, table: PortTable, serverName: string | undefined, peeked: Buffer): void {
+    const ctx = this.#ctx;
+    const clientIp = clientIpOf(socket);
     // A TLS connection no TLS route claims may still go to a plain TCP catch-all as raw bytes.
     const route = table.tls?.match(serverName, undefined, clientIp) ?? table.tcp?.match(undefined, undefined, clientIp);
     if (route === undefined) {

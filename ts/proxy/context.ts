@@ -17,6 +17,8 @@ export interface SecureContextSource {
   secureContextFor(route: Route, serverName: string | undefined): SecureContext | undefined;
   /** Answers a TLS-ALPN-01 challenge on this connection when one is pending for the name; false otherwise. */
   answerTlsAlpnChallenge?(serverName: string): SecureContext | undefined;
+  /** The same, looked up in a shared store (an order another instance placed); undefined when there is none to ask. */
+  lookupTlsAlpnChallenge?(serverName: string): Promise<SecureContext | undefined> | undefined;
 }
 
 /** The data path's view of the routes: the live table, read on every connection and request; it can change nothing. */
