@@ -13,6 +13,7 @@ import type { IRouteConfig } from '../ts/index.js';
 import { httpGet, startHttpBackend } from './helpers/backends.js';
 import { startProxy } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
+import { proxyInternals } from '../ts/internals.js';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 300);
 const port = 8080;
@@ -228,14 +229,14 @@ t.test('10,000 routes plus one through SmartProxy.updateRoutes: served, same lis
   const proxy = await startProxy(t, routes);
   const bound: number[] = [];
   proxy.on('port-bound', ({ port }) => bound.push(port));
-  const before = proxy.routeManager.table;
+  const before = proxyInternals(proxy).routes.table;
 
   await proxy.updateRoutes([...routes, { name: 'extra', match: { ports: listen, domains: 'extra.test' }, action: { type: 'forward', target: to(b) } }]);
   t.equal((await httpGet(listen, { host: 'extra.test' })).json().name, 'b', 'the added route serves');
   t.equal((await httpGet(listen, { host: 'host7777.test' })).json().name, 'a', 'an old one still does');
   t.same(bound, [], 'the port was not bound again');
   t.equal(proxy.portManager.getPortRefCount(listen), 10_001);
-  const after = proxy.routeManager.table;
+  const after = proxyInternals(proxy).routes.table;
   t.ok(before.routes.every((route, i) => after.routes[i] === route), 'all 10,000 compiled routes reused');
 
   // An equal, earlier-given route wins over the one added later; a priority beats both.
