@@ -1,0 +1,110 @@
+// HTTP/2 to clients on terminated TLS: ALPN picks h2 by default and the
+// stream goes through the same pipeline as HTTP/1.1 to the HTTP/1.1
+// upstream (Host from :authority, cookies joined, X-Forwarded-Proto),
+// `action.tls.http2: false` keeps a route on HTTP/1.1, bodies are relayed
+// byte-exact both ways, and coalesced connections get 421 for a name
+// another certificate serves.
+import t from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { createCertificateAuthority, createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
+import { startHttpServer, startProxy } from './helpers/data-path.js';
+import { getFreePort } from './helpers/free-port.js';
+import { curl, h2Request, h2Session } from './helpers/h2-client.js';
+
+const ca = createCertificateAuthority('h2 test CA');
+const certShared = createSelfSignedCertificate({ domains: ['a.test', 'b.test'], issuer: ca });
+const certC = createSelfSignedCertificate({ domains: ['c.test'], issuer: ca });
+const big = randomBytes(1024 * 1024);
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+async function startEchoUpstream(t: Parameters<typeof startHttpServer>[0]) {
+  return startHttpServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (req.url === '/big') return res.end(big);
+      const body = Buffer.concat(chunks);
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('connection', 'keep-alive');
+      res.setHeader('keep-alive', 'timeout=5');
+      res.end(JSON.stringify({ url: req.url, method: req.method, version: req.httpVersion, headers: req.headers, bytes: body.length, sha: sha(body) }));
+    });
+  });
+}
+
+function terminate(name: string, port: number, domains: string, target: number, certificate: { key: string; cert: string }, http2?: boolean): IRouteConfig {
+  return {
+    name,
+    match: { ports: port, domains },
+    action: { type: 'forward', target: { host: '127.0.0.1', port: target }, tls: { mode: 'terminate', certificate, ...(http2 === undefined ? {} : { http2 }) } },
+  };
+}
+
+t.test('curl --http2 and --http1.1 on the same route; http2: false stays on HTTP/1.1', async (t) => {
+  const upstream = await startEchoUpstream(t);
+  const port = await getFreePort();
+  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared), terminate('c', port, 'c.test', upstream.port, certC, false)]);
+  const h2 = await curl(port, 'a.test', '/x?y=1', '--http2', ['-H', 'Cookie: one=1', '-H', 'Cookie: two=2']);
+  t.equal(h2.status, 200);
+  t.equal(h2.httpVersion, '2', 'curl --http2 gets HTTP/2');
+  const seen = JSON.parse(h2.body);
+  t.equal(seen.url, '/x?y=1');
+  t.equal(seen.version, '1.1', 'the upstream is spoken to over HTTP/1.1');
+  t.equal(seen.headers.host, `a.test:${port}`, 'Host comes from :authority');
+  t.equal(seen.headers['x-forwarded-proto'], 'https');
+  t.equal(seen.headers.cookie, 'one=1; two=2', 'cookie fields are joined with "; "');
+  const h1 = await curl(port, 'a.test', '/x', '--http1.1');
+  t.equal(h1.status, 200);
+  t.equal(h1.httpVersion, '1.1', 'curl --http1.1 gets HTTP/1.1 on the same route');
+  const off = await curl(port, 'c.test', '/', '--http2');
+  t.equal(off.status, 200);
+  t.equal(off.httpVersion, '1.1', 'a route with http2: false is offered HTTP/1.1 only');
+});
+
+t.test('100 concurrent streams on one session, and 1 MiB up and down byte-exact', async (t) => {
+  const upstream = await startEchoUpstream(t);
+  const port = await getFreePort();
+  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared)]);
+  const session = await h2Session(t, port, 'a.test');
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => h2Request(session, { ':path': `/s${i}`, ':authority': 'a.test' })));
+  t.equal(results.filter((r) => r.status === 200).length, 100, 'every stream answered 200');
+  t.ok(results.every((r, i) => JSON.parse(r.body.toString()).url === `/s${i}`), 'each stream got its own answer');
+  t.notOk('connection' in results[0]!.headers || 'keep-alive' in results[0]!.headers, 'connection-specific response headers are dropped');
+
+  const down = await h2Request(session, { ':path': '/big', ':authority': 'a.test' });
+  t.equal(down.body.length, big.length);
+  t.equal(sha(down.body), sha(big), '1 MiB download is byte-exact');
+  const up = await h2Request(session, { ':path': '/upload', ':method': 'POST', ':authority': 'a.test' }, big);
+  const seen = JSON.parse(up.body.toString());
+  t.equal(seen.bytes, big.length);
+  t.equal(seen.sha, sha(big), '1 MiB upload (no Content-Length: chunked upstream) is byte-exact');
+  t.equal(seen.headers['transfer-encoding'], 'chunked');
+  const sized = await h2Request(session, { ':path': '/upload', ':method': 'PUT', ':authority': 'a.test', 'content-length': big.length }, big);
+  t.equal(JSON.parse(sized.body.toString()).sha, sha(big), 'with a Content-Length too');
+});
+
+t.test('coalescing: a name on the same certificate is served, another certificate gets 421', async (t) => {
+  const upstream = await startEchoUpstream(t);
+  const port = await getFreePort();
+  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared), terminate('b', port, 'b.test', upstream.port, certShared), terminate('c', port, 'c.test', upstream.port, certC)]);
+  const session = await h2Session(t, port, 'a.test');
+  const same = await h2Request(session, { ':path': '/', ':authority': 'b.test' });
+  t.equal(same.status, 200, 'b.test on a connection made for a.test, same certificate: served');
+  t.equal(JSON.parse(same.body.toString()).headers.host, 'b.test');
+  const other = await h2Request(session, { ':path': '/', ':authority': 'c.test' });
+  t.equal(other.status, 421, 'c.test has another certificate: 421 Misdirected Request');
+  const unknown = await h2Request(session, { ':path': '/', ':authority': 'nowhere.test' });
+  t.equal(unknown.status, 404, 'no route: 404, as on HTTP/1.1');
+});
+
+t.test('malformed requests are answered as HTTP/1.1 would answer them', async (t) => {
+  const upstream = await startEchoUpstream(t);
+  const port = await getFreePort();
+  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared)]);
+  const session = await h2Session(t, port, 'a.test');
+  const mismatch = await h2Request(session, { ':path': '/', ':authority': 'a.test', host: 'c.test' });
+  t.equal(mismatch.status, 400, ':authority and Host naming different hosts: 400');
+  const many = await h2Request(session, Object.fromEntries([[':path', '/'], [':authority', 'a.test'], ...Array.from({ length: 120 }, (_, i) => [`x-h${i}`, 'v'])]));
+  t.equal(many.status, 431, 'more header fields than limits.maxHeaderCount: 431');
+});
