@@ -105,7 +105,7 @@ export class H2Session implements StreamHost {
 
   #onStreamClose(stream: ServerHttp2Stream, openedAt: number): void {
     this.#open--;
-    const resetByClient = !stream.writableFinished && !wasResetByProxy(stream) && !this.session.destroyed;
+    const resetByClient = (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) && !wasResetByProxy(stream) && !this.session.destroyed;
     if (resetByClient && performance.now() - openedAt < rapidReset.prematureResetMs) {
       this.#prematureResets++;
       if (this.#streams >= rapidReset.minStreams && this.#prematureResets * 2 > this.#streams) return this.#closeForRapidReset();

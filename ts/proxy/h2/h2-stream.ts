@@ -6,7 +6,7 @@
  * HTTP/1.1 engines use: forwardRequest for `forward`, http-actions for the
  * proxy's own answers.
  */
-import type { ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Route } from '../../routing/route.js';
 import type { ProxyContext } from '../context.js';
@@ -70,7 +70,8 @@ function forwardStream(ctx: ProxyContext, host: StreamHost, route: Route, stream
   host.upstreamStarted();
   const abort = forwardRequest(ctx, route, facts, { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined }, streamSink(stream, head.method));
   stream.once('close', () => {
-    if (!stream.writableFinished) abort();
+    // Node ends the writable side of a reset stream itself, so writableFinished cannot tell a reset from a finished response.
+    if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) abort();
     host.upstreamFinished();
   });
 }
