@@ -55,7 +55,6 @@ export function streamActionResponse(stream: ServerHttp2Stream, method: string |
  * forwarder turns that into 502.
  */
 export function streamSink(stream: ServerHttp2Stream, method: string): ResponseSink {
-  const actions = streamActionResponse(stream, method);
   return {
     get started() {
       return stream.headersSent || stream.destroyed;
@@ -65,7 +64,7 @@ export function streamSink(stream: ServerHttp2Stream, method: string): ResponseS
       stream.respond(responseHeaders(status, headers));
     },
     body: stream,
-    fail: (status, detail) => sendStatus(actions, status, detail),
+    fail: (status, detail) => sendStatus(streamActionResponse(stream, method), status, detail),
     abort: () => resetStream(stream),
   };
 }

@@ -32,8 +32,8 @@ export interface StreamHost {
 /** Routes and answers one stream whose request head arrived. */
 export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
   const head = requestHead(rawHeaders);
-  const res = streamActionResponse(stream, 'method' in head ? head.method : undefined);
-  if ('status' in head) return sendStatus(res, head.status, head.detail);
+  if ('status' in head) return sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
+  const res = streamActionResponse(stream, head.method);
   const request: RoutableRequest = { url: head.path, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket };
   const matched = matchRequest(ctx, host.port, request);
   if ('status' in matched) return sendStatus(res, matched.status, matched.detail);
