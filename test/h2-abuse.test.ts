@@ -155,4 +155,35 @@ t.test('an upstream that is down gets 502 on the stream, as on HTTP/1.1', async 
   t.equal(again.body.length, 0);
 });
 
-void flag;
+t.test('a header list over http2.maxHeaderListBytes is refused; the session lives on', async (t) => {
+  const upstream = await startSlowUpstream(t, 0);
+  const port = await getFreePort();
+  await startProxy(t, [route(port, upstream.port)], { http2: { maxHeaderListBytes: 8192 } });
+  const session = await h2Session(t, port, 'a.test');
+  // Before the client acknowledged SETTINGS the proxy answers 431; after, Node resets the stream.
+  for (const attempt of ['first', 'second']) {
+    const refused = await h2Request(session, { ':path': '/big', ':authority': 'a.test', 'x-big': 'b'.repeat(10_000) }).then(
+      (answer) => String(answer.status),
+      (error: NodeJS.ErrnoException) => error.message,
+    );
+    t.match(refused, /^431$|ENHANCE_YOUR_CALM/, `${attempt} oversized request: 431 or ENHANCE_YOUR_CALM (${refused})`);
+  }
+  t.equal(upstream.stats.total, 0, 'neither reached the upstream');
+  t.equal((await h2Request(session, { ':path': '/small', ':authority': 'a.test' })).status, 200, 'the next stream is served');
+});
+
+t.test("a client overrunning a stream's flow-control window gets it reset, upstream request aborted", async (t) => {
+  const upstream = await startSlowUpstream(t, 60_000);
+  const port = await getFreePort();
+  const proxy = await startProxy(t, [route(port, upstream.port)]);
+  const raw = await connectRawH2(port, 'a.test');
+  const head = headerBlock([[':method', 'POST'], [':scheme', 'https'], [':authority', 'a.test'], [':path', '/upload']]);
+  const chunk = frame(frameType.data, 0, 1, Buffer.alloc(16_384, 'x'));
+  // 160 KiB in one write: far past the 64 KiB stream window, before any WINDOW_UPDATE could be read.
+  raw.send(Buffer.concat([frame(frameType.headers, flag.endHeaders, 1, head), ...Array.from({ length: 10 }, () => chunk)]));
+  const reset = () => raw.frames.find((f) => f.type === frameType.rstStream && f.streamId === 1);
+  t.ok(await eventually(() => reset() !== undefined, 5000), 'the stream was reset');
+  t.equal(reset()?.payload.readUInt32BE(0), 3, 'with FLOW_CONTROL_ERROR');
+  t.ok(await eventually(() => proxy.getMetrics().limitHits['http2.flowControl'] === 1), 'counted as http2.flowControl');
+  t.ok(await eventually(() => upstream.stats.active === 0), 'no upstream request is left behind');
+});

@@ -81,8 +81,9 @@ export interface IHttp2Options {
   maxConcurrentStreams?: number;
   /**
    * Largest decoded request header list (RFC 9113 §6.5.2: names + values + 32
-   * per field), advertised in SETTINGS; a stream over it is reset with
-   * ENHANCE_YOUR_CALM before it reaches a route. Default: 32768 bytes.
+   * per field), advertised in SETTINGS. A stream over it gets 431, or, once
+   * the client acknowledged the setting, is reset with ENHANCE_YOUR_CALM by
+   * Node before it reaches a route. Default: 32768 bytes.
    */
   maxHeaderListBytes?: number;
   /** Flow-control window of each stream: request body bytes a client may send before the proxy asks for more. Default: 65535 bytes. */
@@ -162,7 +163,9 @@ export type LimitName =
   | 'timeouts.headersMs'
   | 'timeouts.websocketIdleMs'
   | 'http2.maxConcurrentStreams'
+  | 'http2.maxHeaderListBytes'
   | 'http2.maxStreamsPerSession'
+  | 'http2.flowControl'
   | 'http2.rapidReset'
   | 'http2.protocolError';
 
@@ -178,7 +181,9 @@ export const limitNames: readonly LimitName[] = Object.freeze([
   'timeouts.headersMs',
   'timeouts.websocketIdleMs',
   'http2.maxConcurrentStreams',
+  'http2.maxHeaderListBytes',
   'http2.maxStreamsPerSession',
+  'http2.flowControl',
   'http2.rapidReset',
   'http2.protocolError',
 ]);

@@ -38,7 +38,7 @@ const connectionSpecific: ReadonlySet<string> = new Set(['connection', 'keep-ali
  * included, names lower-case as HTTP/2 requires) into the pipeline's
  * request head, or the status a malformed request gets.
  */
-export function requestHead(raw: readonly string[]): H2RequestHead | H2Refusal {
+export function requestHead(raw: readonly string[], maxListBytes: number): H2RequestHead | H2Refusal {
   let method: string | undefined;
   let path: string | undefined;
   let authority: string | undefined;
@@ -46,9 +46,11 @@ export function requestHead(raw: readonly string[]): H2RequestHead | H2Refusal {
   let cookie: string | undefined;
   let contentLength: number | undefined;
   const fields: string[] = [];
+  let listBytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    listBytes += name.length + value.length + 32;
     if (name.charCodeAt(0) === 58 /* ':' */) {
       if (name === ':method') method = value;
       else if (name === ':path') path = value;
@@ -78,6 +80,8 @@ export function requestHead(raw: readonly string[]): H2RequestHead | H2Refusal {
     }
     fields.push(name, value);
   }
+  // Node enforces SETTINGS_MAX_HEADER_LIST_SIZE only once the client acknowledged it; before that, this does.
+  if (listBytes > maxListBytes) return { status: 431, detail: `header list larger than ${maxListBytes} bytes` };
   if (method === undefined) return { status: 400, detail: 'the request has no :method' };
   if (method === 'CONNECT') return { status: 501, detail: 'CONNECT is not supported over HTTP/2' };
   if (path === undefined || path.length === 0) return { status: 400, detail: 'the request has no :path' };

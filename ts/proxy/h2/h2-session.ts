@@ -105,6 +105,10 @@ export class H2Session implements StreamHost {
 
   #onStreamClose(stream: ServerHttp2Stream, openedAt: number): void {
     this.#open--;
+    // nghttp2 resets a stream whose client sent more than its window; the stream's close is all the proxy sees of it.
+    if (stream.rstCode === constants.NGHTTP2_FLOW_CONTROL_ERROR && !wasResetByProxy(stream)) {
+      this.#ctx.limitReporter.hit('http2.flowControl', { port: this.port, window: this.#ctx.http2.streamWindowBytes });
+    }
     const resetByClient = (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) && !wasResetByProxy(stream) && !this.session.destroyed;
     if (resetByClient && performance.now() - openedAt < rapidReset.prematureResetMs) {
       this.#prematureResets++;

@@ -31,8 +31,11 @@ export interface StreamHost {
 
 /** Routes and answers one stream whose request head arrived. */
 export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
-  const head = requestHead(rawHeaders);
-  if ('status' in head) return sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
+  const head = requestHead(rawHeaders, ctx.http2.maxHeaderListBytes);
+  if ('status' in head) {
+    if (head.status === 431) ctx.limitReporter.hit('http2.maxHeaderListBytes', { port: host.port, max: ctx.http2.maxHeaderListBytes });
+    return sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
+  }
   const res = streamActionResponse(stream, head.method);
   const request: RoutableRequest = { url: head.path, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket };
   const matched = matchRequest(ctx, host.port, request);
