@@ -8,7 +8,8 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { createCertificateAuthority, createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
-import { startHttpServer, startProxy } from './helpers/data-path.js';
+import { eventually, serve, startHttpServer, startProxy, trackSockets } from './helpers/data-path.js';
+import https from 'node:https';
 import { getFreePort } from './helpers/free-port.js';
 import { curl, h2Request, h2Session } from './helpers/h2-client.js';
 
@@ -65,12 +66,13 @@ t.test('curl --http2 and --http1.1 on the same route; http2: false stays on HTTP
 t.test('100 concurrent streams on one session, and 1 MiB up and down byte-exact', async (t) => {
   const upstream = await startEchoUpstream(t);
   const port = await getFreePort();
-  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared)]);
+  const proxy = await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared)]);
   const session = await h2Session(t, port, 'a.test');
   const results = await Promise.all(Array.from({ length: 100 }, (_, i) => h2Request(session, { ':path': `/s${i}`, ':authority': 'a.test' })));
   t.equal(results.filter((r) => r.status === 200).length, 100, 'every stream answered 200');
   t.ok(results.every((r, i) => JSON.parse(r.body.toString()).url === `/s${i}`), 'each stream got its own answer');
   t.notOk('connection' in results[0]!.headers || 'keep-alive' in results[0]!.headers, 'connection-specific response headers are dropped');
+  t.ok(await eventually(() => (proxy.getMetrics().routes.a?.requests ?? 0) >= 100), 'each stream is counted as a request of its route');
 
   const down = await h2Request(session, { ':path': '/big', ':authority': 'a.test' });
   t.equal(down.body.length, big.length);
@@ -107,4 +109,23 @@ t.test('malformed requests are answered as HTTP/1.1 would answer them', async (t
   t.equal(mismatch.status, 400, ':authority and Host naming different hosts: 400');
   const many = await h2Request(session, Object.fromEntries([[':path', '/'], [':authority', 'a.test'], ...Array.from({ length: 120 }, (_, i) => [`x-h${i}`, 'v'])]));
   t.equal(many.status, 431, 'more header fields than limits.maxHeaderCount: 431');
+});
+
+t.test('terminate-and-reencrypt offers h2 too; the upstream gets HTTP/1.1 over TLS', async (t) => {
+  const upstream = await serve(
+    t,
+    trackSockets(
+      https.createServer({ key: certC.key, cert: certC.cert }, (req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ version: req.httpVersion, proto: req.headers['x-forwarded-proto'], host: req.headers.host }));
+      }),
+    ),
+  );
+  const port = await getFreePort();
+  await startProxy(t, [
+    { name: 're', match: { ports: port, domains: 'c.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: upstream.port }, tls: { mode: 'terminate-and-reencrypt', certificate: certC, upstream: { ca: ca.cert } } } },
+  ]);
+  const answer = await curl(port, 'c.test', '/', '--http2');
+  t.equal(answer.httpVersion, '2');
+  t.same(JSON.parse(answer.body), { version: '1.1', proto: 'https', host: `c.test:${port}` });
 });

@@ -137,7 +137,9 @@ export class H2Session implements StreamHost {
    */
   #onError(error: NodeJS.ErrnoException): void {
     const code = error.code;
-    if (code === 'ERR_HTTP2_ERROR' || code === 'ERR_HTTP2_SESSION_ERROR') {
+    // ERR_HTTP2_ERROR is nghttp2 failing the session for something the client sent; a client's own
+    // GOAWAY with an error code (ERR_HTTP2_SESSION_ERROR) or a reset is the client's business.
+    if (code === 'ERR_HTTP2_ERROR') {
       this.#ctx.limitReporter.hit('http2.protocolError', { port: this.port, err: error.message });
     } else {
       this.#ctx.logger.debug({ port: this.port, err: error.message, code }, 'HTTP/2 session error');
