@@ -10,6 +10,7 @@ import http from 'node:http';
 import { createCertificateAuthority, createSelfSignedCertificate, type IRouteConfig } from '../ts/index.js';
 import { eventually, serve, startHttpServer, startProxy, trackSockets } from './helpers/data-path.js';
 import https from 'node:https';
+import type http2 from 'node:http2';
 import { getFreePort } from './helpers/free-port.js';
 import { curl, h2Request, h2Session } from './helpers/h2-client.js';
 
@@ -128,4 +129,34 @@ t.test('terminate-and-reencrypt offers h2 too; the upstream gets HTTP/1.1 over T
   const answer = await curl(port, 'c.test', '/', '--http2');
   t.equal(answer.httpVersion, '2');
   t.same(JSON.parse(answer.body), { version: '1.1', proto: 'https', host: `c.test:${port}` });
+});
+
+t.test('response trailers reach a client that sent te: trailers', async (t) => {
+  const upstream = await startHttpServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.method === 'HEAD') return res.end();
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+    res.write('part one, ');
+    res.addTrailers({ 'x-checksum': 'abc123', host: 'evil.test' });
+    res.end('part two');
+  });
+  const port = await getFreePort();
+  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared)]);
+  const session = await h2Session(t, port, 'a.test');
+  const withTrailers = await new Promise<{ body: string; trailers: http2.IncomingHttpHeaders | undefined }>((resolve, reject) => {
+    const stream = session.request({ ':path': '/', ':authority': 'a.test', te: 'trailers' });
+    let body = '';
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => (body += chunk));
+    stream.on('trailers', (received) => (trailers = received));
+    stream.on('end', () => resolve({ body, trailers }));
+    stream.on('error', reject);
+  });
+  t.equal(withTrailers.body, 'part one, part two');
+  t.equal(withTrailers.trailers?.['x-checksum'], 'abc123', 'the trailer field arrives as an HTTP/2 trailer');
+  t.notOk(withTrailers.trailers?.host, 'a routing field is never sent as a trailer');
+  const plain = await h2Request(session, { ':path': '/', ':authority': 'a.test' });
+  t.equal(plain.body.toString(), 'part one, part two', 'without te: trailers the body is the same, trailers left out');
+  const bodiless = await h2Request(session, { ':path': '/', ':authority': 'a.test', ':method': 'HEAD', te: 'trailers' });
+  t.equal(bodiless.status, 200, 'HEAD with te: trailers ends cleanly');
 });

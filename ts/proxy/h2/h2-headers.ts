@@ -19,6 +19,8 @@ export interface H2RequestHead {
   readonly rawHeaders: string[];
   /** The client's Content-Length, when it sent one. */
   readonly contentLength: number | undefined;
+  /** `te: trailers`: the client takes response trailers (gRPC-style clients say so). */
+  readonly acceptsTrailers: boolean;
 }
 
 /** A request the proxy answers itself instead of routing. */
@@ -45,6 +47,7 @@ export function requestHead(raw: readonly string[], maxListBytes: number): H2Req
   let host: string | undefined;
   let cookie: string | undefined;
   let contentLength: number | undefined;
+  let acceptsTrailers = false;
   const fields: string[] = [];
   let listBytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -61,6 +64,7 @@ export function requestHead(raw: readonly string[], maxListBytes: number): H2Req
     if (connectionSpecific.has(name)) return { status: 400, detail: `${name} is connection-specific and not allowed in HTTP/2` };
     if (name === 'te') {
       if (value.trim().toLowerCase() !== 'trailers') return { status: 400, detail: 'TE other than trailers is not allowed in HTTP/2' };
+      acceptsTrailers = true;
       continue;
     }
     if (name === 'host') {
@@ -92,7 +96,7 @@ export function requestHead(raw: readonly string[], maxListBytes: number): H2Req
   authority ??= host;
   const rawHeaders = authority === undefined ? fields : ['Host', authority, ...fields];
   if (cookie !== undefined) rawHeaders.push('Cookie', cookie);
-  return { method, path, authority, rawHeaders, contentLength };
+  return { method, path, authority, rawHeaders, contentLength, acceptsTrailers };
 }
 
 /**
@@ -120,6 +124,21 @@ export function recordHeaders(status: number, record: Record<string, string | nu
   for (const [name, value] of Object.entries(record)) {
     const lower = name.toLowerCase();
     if (!connectionSpecific.has(lower) && lower !== 'te') headers[lower] = value;
+  }
+  return headers;
+}
+
+/** Fields a trailer section may never carry: framing, routing and connection-specific ones (RFC 9110 §6.5.1). */
+const notInTrailers: ReadonlySet<string> = new Set(['content-length', 'host', 'trailer', 'content-type', 'content-encoding', 'content-range', 'authorization', 'set-cookie']);
+
+/** An HTTP/1.1 response's trailer fields ([name, value, …]) as HTTP/2 trailers, without the fields no trailer may carry. */
+export function trailerHeaders(raw: readonly string[]): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (connectionSpecific.has(name) || notInTrailers.has(name) || name === 'te' || name.charCodeAt(0) === 58) continue;
+    const before = headers[name];
+    headers[name] = before === undefined ? raw[i + 1]! : `${String(before)}, ${raw[i + 1]!}`;
   }
   return headers;
 }

@@ -5,10 +5,11 @@
  * answers (http-actions.ts, http-responses.ts). No status, header rule or
  * body of the proxy's is written here a second time.
  */
+import type { IncomingMessage } from 'node:http';
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { ResponseSink } from '../http/forward.js';
 import { sendStatus, type ActionResponse } from '../http-responses.js';
-import { recordHeaders, responseHeaders } from './h2-headers.js';
+import { recordHeaders, responseHeaders, trailerHeaders } from './h2-headers.js';
 
 /** Streams the proxy reset itself (upstream failure, torn response): not counted as client resets. */
 const resetByProxy = new WeakSet<ServerHttp2Stream>();
@@ -49,19 +50,32 @@ export function streamActionResponse(stream: ServerHttp2Stream, method: string |
 }
 
 /**
+ * Sends the upstream's HTTP/1.1 trailers (chunked) as HTTP/2 trailers once
+ * the body is written. The forwarder pipes the upstream response into the
+ * stream, and a pipe names its source to its destination ('pipe'), so the
+ * trailers are read from there without the forwarder knowing about them.
+ */
+function relayTrailers(stream: ServerHttp2Stream): void {
+  let source: IncomingMessage | undefined;
+  stream.once('pipe', (from: IncomingMessage) => (source = from));
+  stream.once('wantTrailers', () => stream.sendTrailers(trailerHeaders(source?.rawTrailers ?? [])));
+}
+
+/**
  * The sink a forwarded response is written to. `close` (a retired route)
  * needs nothing here: every stream is routed afresh against the live table.
  * `head()` throws (ERR_HTTP2_*) on a head HTTP/2 cannot carry; the
  * forwarder turns that into 502.
  */
-export function streamSink(stream: ServerHttp2Stream, method: string): ResponseSink {
+export function streamSink(stream: ServerHttp2Stream, method: string, acceptsTrailers: boolean): ResponseSink {
   return {
     get started() {
       return stream.headersSent || stream.destroyed;
     },
     head(status, _reason, headers) {
       // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
-      stream.respond(responseHeaders(status, headers));
+      stream.respond(responseHeaders(status, headers), { waitForTrailers: acceptsTrailers });
+      if (acceptsTrailers) relayTrailers(stream);
     },
     body: stream,
     fail: (status, detail) => sendStatus(streamActionResponse(stream, method), status, detail),
