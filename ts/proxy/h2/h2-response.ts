@@ -58,7 +58,14 @@ export function streamActionResponse(stream: ServerHttp2Stream, method: string |
 function relayTrailers(stream: ServerHttp2Stream): void {
   let source: IncomingMessage | undefined;
   stream.once('pipe', (from: IncomingMessage) => (source = from));
-  stream.once('wantTrailers', () => stream.sendTrailers(trailerHeaders(source?.rawTrailers ?? [])));
+  stream.once('wantTrailers', () => {
+    try {
+      stream.sendTrailers(trailerHeaders(source?.rawTrailers ?? []));
+    } catch {
+      // A trailer HTTP/2 cannot carry: the body went out whole, the stream ends without an END_STREAM the client could trust.
+      resetStream(stream);
+    }
+  });
 }
 
 /**

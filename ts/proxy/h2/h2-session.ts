@@ -21,6 +21,13 @@ export const rapidReset = Object.freeze({ minStreams: 500, prematureResetMs: 100
 /** A TLS socket whose handshake the proxy ran itself; Node's TLSSocket types leave the flag out. */
 type HandshakenSocket = TLSSocket & { secureConnecting?: boolean };
 
+/**
+ * A session's streams and limits. Settings: `http2.maxConcurrentStreams`
+ * (default 100), `http2.maxHeaderListBytes` (32768), `http2.streamWindowBytes`
+ * (65535) and `http2.sessionWindowBytes` (1 MiB); GOAWAY after
+ * `http2.maxStreamsPerSession` streams (10000) and after `http2.idleMs`
+ * without an open stream (60000 ms).
+ */
 export class H2Session implements StreamHost {
   readonly port: number;
   readonly socket: TLSSocket;
