@@ -1,8 +1,8 @@
-// Scenario 7, HTTP/2 to clients (issue 16), with h2load from Debian's
+// Scenario 8, HTTP/2 to clients (issue 16), with h2load from Debian's
 // nghttp2-client (installed with apt-get when missing and we are root):
-//   7a. small responses over h2, smartproxy vs nginx `http2` (req/s, server CPU per request)
-//   7b. the same load over HTTP/1.1 on smartproxy's TLS route (CPU per request to compare with)
-//   7c. 1 MiB responses over h2 (MB/s)
+//   8a. small responses over h2, smartproxy vs nginx `http2` (req/s, server CPU per request)
+//   8b. the same load over HTTP/1.1 on smartproxy's TLS route (CPU per request to compare with)
+//   8c. 1 MiB responses over h2 (MB/s)
 // Targets: smartproxy h2 ≥ 0.7× nginx h2 req/s; CPU per request over h2 ≤ 1.3× our
 // HTTP/1.1 path; 0 errors over `h2load -n 20000 -c 20 -m 10`.
 // Standalone: node h2.mjs [--quick]   (after npm run build; prints a table, writes nothing)
@@ -104,14 +104,14 @@ function parseRate(m) {
 }
 
 /**
- * Runs scenario 7 against a started backend (ctx.backend) and returns rows
+ * Runs scenario 8 against a started backend (ctx.backend) and returns rows
  * for run.mjs's table: { scenario, contender, unit, value, errors, note }.
  */
 export async function h2Scenario({ ctx, log, quick = false, rounds = 1 }) {
   if (!ensureH2load(log)) return [];
-  const small = { id: 'h2-small', title: '7a. HTTP/2, 12 B body, h2load -c 20 -m 10 (req/s)', unit: 'req/s' };
-  const h1 = { id: 'h2-h1', title: '7b. HTTP/1.1 over TLS, 12 B body, h2load --h1 -c 20 (req/s)', unit: 'req/s' };
-  const big = { id: 'h2-1mib', title: '7c. HTTP/2, 1 MiB body, h2load -c 4 -m 2 (MB/s)', unit: 'MB/s' };
+  const small = { id: 'h2-small', title: '8a. HTTP/2, 12 B body, h2load -c 20 -m 10 (req/s)', unit: 'req/s' };
+  const h1 = { id: 'h2-h1', title: '8b. HTTP/1.1 over TLS, 12 B body, h2load --h1 -c 20 (req/s)', unit: 'req/s' };
+  const big = { id: 'h2-1mib', title: '8c. HTTP/2, 1 MiB body, h2load -c 4 -m 2 (MB/s)', unit: 'MB/s' };
   const requests = quick ? 5000 : 20000;
   const rows = [];
   const proxyContender = contenders.find((c) => c.name === 'smartproxy');
@@ -124,16 +124,16 @@ export async function h2Scenario({ ctx, log, quick = false, rounds = 1 }) {
     for (let round = 0; round < rounds; round++) {
       for (const t of targets) {
         const r = await h2load(ctx, { ...t, path: '/', requests, clients: 20, streams: 10 });
-        log(`  7a ${t.name.padEnd(11)} ${r.rps.toFixed(0).padStart(8)} req/s  CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req  errors ${r.errors}`);
+        log(`  8a ${t.name.padEnd(11)} ${r.rps.toFixed(0).padStart(8)} req/s  CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req  errors ${r.errors}`);
         rows.push({ scenario: small, contender: t.name, unit: 'req/s', value: r.rps, errors: r.errors, server: r.cpuPct, note: `${r.cpuUsPerRequest.toFixed(1)} µs CPU/request`, command: r.command });
       }
       const s = targets[0];
       const r1 = await h2load(ctx, { ...s, path: '/', requests, clients: 20, streams: 1, h1: true });
-      log(`  7b smartproxy  ${r1.rps.toFixed(0).padStart(8)} req/s  CPU ${r1.cpuUsPerRequest.toFixed(1)} µs/req  errors ${r1.errors}`);
+      log(`  8b smartproxy  ${r1.rps.toFixed(0).padStart(8)} req/s  CPU ${r1.cpuUsPerRequest.toFixed(1)} µs/req  errors ${r1.errors}`);
       rows.push({ scenario: h1, contender: 'smartproxy', unit: 'req/s', value: r1.rps, errors: r1.errors, server: r1.cpuPct, note: `${r1.cpuUsPerRequest.toFixed(1)} µs CPU/request`, command: r1.command });
       for (const t of targets) {
         const r = await h2load(ctx, { ...t, path: '/1m', requests: quick ? 100 : 400, clients: 4, streams: 2 });
-        log(`  7c ${t.name.padEnd(11)} ${r.mbps.toFixed(0).padStart(8)} MB/s  errors ${r.errors}`);
+        log(`  8c ${t.name.padEnd(11)} ${r.mbps.toFixed(0).padStart(8)} MB/s  errors ${r.errors}`);
         rows.push({ scenario: big, contender: t.name, unit: 'MB/s', value: r.mbps, errors: r.errors, server: r.cpuPct, command: r.command });
       }
     }

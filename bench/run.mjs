@@ -167,9 +167,9 @@ async function main() {
   if (wanted('idle')) await idleScenario(live, ctx);
   if (wanted('routes') && live.some((c) => c.name === 'smartproxy')) await routeScaleScenario();
   if (args.profile || only?.has('profile')) await profileScenario(ctx);
-  // 7. HTTP/2 to clients (issue 16): h2load against smartproxy and nginx `http2`; see h2.mjs.
+  // 8. HTTP/2 to clients (issue 16): h2load against smartproxy and nginx `http2`; see h2.mjs.
   if (wanted('h2')) {
-    section('7. HTTP/2 to clients (h2load)');
+    section('8. HTTP/2 to clients (h2load)');
     for (const row of await h2Scenario({ ctx, log, quick: args.quick, rounds: settings.rounds })) {
       commands.set(row.scenario.title, row.command);
       record(row.scenario, row.contender, row.unit, row.value, { errors: row.errors, server: row.server, note: row.note });
