@@ -65,6 +65,27 @@ t.test('rapid reset closes the session, bounds upstream load, and leaves other c
   t.equal(answer.body.toString(), 'done /fine');
 });
 
+t.test('cancelled streams never pile up upstream: each reset frees its upstream request', async (t) => {
+  const upstream = await startSlowUpstream(t, 60_000);
+  const port = await getFreePort();
+  const limit = 10;
+  await startProxy(t, [route(port, upstream.port)], { http2: { maxConcurrentStreams: limit } });
+  const session = await h2Session(t, port, 'a.test');
+  for (let round = 0; round < 10; round++) {
+    const streams = Array.from({ length: limit }, (_, i) => {
+      const stream = session.request({ ':path': `/r${round}-${i}`, ':authority': 'a.test' });
+      stream.on('error', () => undefined);
+      return stream;
+    });
+    const before = upstream.stats.total;
+    if (!(await eventually(() => upstream.stats.total - before === limit))) break;
+    for (const stream of streams) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+  t.equal(upstream.stats.total, 10 * limit, 'every round reached the upstream');
+  t.ok(await eventually(() => upstream.stats.active === 0), 'every cancelled stream freed its upstream request');
+  t.ok(upstream.stats.maxActive <= 2 * limit, `upstream requests in flight never piled up (max ${upstream.stats.maxActive}, ${limit} streams a round)`);
+});
+
 t.test('a CONTINUATION flood ends the session and memory stays flat', async (t) => {
   const upstream = await startSlowUpstream(t, 0);
   const port = await getFreePort();
