@@ -83,8 +83,12 @@ t.test('100 concurrent streams on one session, and 1 MiB up and down byte-exact'
   t.equal(seen.bytes, big.length);
   t.equal(seen.sha, sha(big), '1 MiB upload (no Content-Length: chunked upstream) is byte-exact');
   t.equal(seen.headers['transfer-encoding'], 'chunked');
+  const empty = await h2Request(session, { ':path': '/empty', ':method': 'POST', ':authority': 'a.test', 'content-length': 0 }, '');
+  t.equal(JSON.parse(empty.body.toString()).bytes, 0, 'an empty body framed by Content-Length: 0 and an empty DATA frame');
   const sized = await h2Request(session, { ':path': '/upload', ':method': 'PUT', ':authority': 'a.test', 'content-length': big.length }, big);
   t.equal(JSON.parse(sized.body.toString()).sha, sha(big), 'with a Content-Length too');
+  t.ok(await eventually(() => proxy.getMetrics().routes.a?.requests === 104), 'every stream closed and was counted once (no slot left taken)');
+  t.equal(proxy.getMetrics().routes.a?.activeConnections ?? 0, 0);
 });
 
 t.test('coalescing: a name on the same certificate is served, another certificate gets 421', async (t) => {
