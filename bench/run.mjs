@@ -20,6 +20,7 @@ import { describe, load, pickLoadGenerator } from './lib/loadgen.mjs';
 import { freePorts, hardNofile, pinningPlan, rssKiB, runToEnd, sleep, start, stop, stopAll } from './lib/procs.mjs';
 import { fmt, median, short } from './lib/stats.mjs';
 import { checkTargets, machineInfo, renderMarkdown } from './lib/report.mjs';
+import { h2Scenario } from './h2.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values: args } = parseArgs({
@@ -184,6 +185,14 @@ async function main() {
   }
   // With --only, the profile scenario runs only when named (--only longlived --profile profiles scenario 8 alone).
   if (only ? only.has('profile') : args.profile) await profileScenario(ctx);
+  // 9. HTTP/2 to clients (issue 16): h2load against smartproxy and nginx `http2`; see h2.mjs.
+  if (wanted('h2')) {
+    section('9. HTTP/2 to clients (h2load)');
+    for (const row of await h2Scenario({ ctx, log, quick: args.quick, rounds: settings.rounds })) {
+      commands.set(row.scenario.title, row.command);
+      record(row.scenario, row.contender, row.unit, row.value, { errors: row.errors, server: row.server, note: row.note });
+    }
+  }
 
   const md = renderMarkdown({
     settings, gen, pin, machine: { ...machineInfo(gen), distHash: dist.hash }, results, missing, commands, configs, routeScale, profile, longLived,

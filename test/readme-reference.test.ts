@@ -5,7 +5,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { routeSchema } from '../ts/routing/validate.js';
-import { defaultLimits, defaultTimeouts, limitNames } from '../ts/options.js';
+import { defaultHttp2, defaultLimits, defaultTimeouts, limitNames } from '../ts/options.js';
 import { acmeOptions, smartProxyOptions } from '../ts/config/option-schema.js';
 import { defaultTlsPolicy } from '../ts/proxy/tls/policy.js';
 import { defaultAcmeTimeoutMs } from '../ts/certificates/certificate-manager.js';
@@ -29,6 +29,14 @@ t.test('every timeout and limit option is in the readme with its default', async
     t.ok(row, `limits.${name} has a row`);
     if (Number.isFinite(value)) t.ok(row?.includes(String(value)), `limits.${name} states its default ${value}`);
     else t.ok(row?.includes('no limit'), `limits.${name} says it has no limit by default`);
+  }
+});
+
+t.test('every http2 option is in the readme with its default', async (t) => {
+  for (const [name, value] of Object.entries(defaultHttp2)) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`http2.${name}\``));
+    t.ok(row, `http2.${name} has a row`);
+    t.ok(row?.includes(String(value)), `http2.${name} states its default ${value}`);
   }
 });
 

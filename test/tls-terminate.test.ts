@@ -34,8 +34,11 @@ t.test('terminate with static certificates for two domains on one port', async (
   t.equal(b.status, 200);
   t.equal(a.alpn, false, 'no ALPN offered, none chosen');
   const h2 = await tlsConnect(port, { servername: 'a.test', ALPNProtocols: ['h2', 'http/1.1'] });
-  t.equal(h2.alpnProtocol, 'http/1.1', 'HTTP/1.1 is chosen when a client also offers h2');
+  t.equal(h2.alpnProtocol, 'h2', 'HTTP/2 is chosen when a client offers h2 (issue 16)');
   h2.destroy();
+  const h1 = await tlsConnect(port, { servername: 'a.test', ALPNProtocols: ['http/1.1'] });
+  t.equal(h1.alpnProtocol, 'http/1.1', 'HTTP/1.1 when that is all the client offers');
+  h1.destroy();
 });
 
 t.test('terminate-and-reencrypt speaks TLS to the upstream with the request host as SNI', async (t) => {

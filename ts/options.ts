@@ -75,6 +75,30 @@ export interface ILimitOptions {
   maxHeaderCount?: number;
 }
 
+/**
+ * HTTP/2 on terminated TLS (restart to change). Each limit that ends a
+ * stream or a session is counted in `limitHits` under `http2.<name>`.
+ */
+export interface IHttp2Options {
+  /** Streams one session may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused. Default: 100. */
+  maxConcurrentStreams?: number;
+  /**
+   * Largest decoded request header list (RFC 9113 §6.5.2: names + values + 32
+   * per field), advertised in SETTINGS. A stream over it gets 431, or, once
+   * the client acknowledged the setting, is reset with ENHANCE_YOUR_CALM by
+   * Node before it reaches a route. Default: 32768 bytes.
+   */
+  maxHeaderListBytes?: number;
+  /** Flow-control window of each stream: request body bytes a client may send before the proxy asks for more. Default: 65535 bytes. */
+  streamWindowBytes?: number;
+  /** Flow-control window of a whole session, shared by its streams. Default: 1048576 bytes (1 MiB). */
+  sessionWindowBytes?: number;
+  /** Streams one session may open in its life; the proxy then sends GOAWAY and lets open ones finish. Default: 10000. */
+  maxStreamsPerSession?: number;
+  /** A session without open streams for this long gets GOAWAY and is closed. Default: 60000 ms. */
+  idleMs?: number;
+}
+
 export interface ISmartProxyOptions {
   routes: IRouteConfig[];
   acme?: IAcmeOptions;
@@ -118,6 +142,8 @@ export interface ISmartProxyOptions {
    * ChaCha20-Poly1305 only.
    */
   tls?: ITlsPolicy;
+  /** Limits of HTTP/2 sessions; HTTP/2 itself is offered on every terminating route unless it sets `action.tls.http2: false`. */
+  http2?: IHttp2Options;
 }
 
 /** pino's level names; 'silent' turns logging off. */
@@ -148,7 +174,13 @@ export type LimitName =
   | 'route.maxConnections'
   | 'timeouts.clientHelloMs'
   | 'timeouts.headersMs'
-  | 'timeouts.websocketIdleMs';
+  | 'timeouts.websocketIdleMs'
+  | 'http2.maxConcurrentStreams'
+  | 'http2.maxHeaderListBytes'
+  | 'http2.maxStreamsPerSession'
+  | 'http2.flowControl'
+  | 'http2.rapidReset'
+  | 'http2.protocolError';
 
 /** Every LimitName, for documentation checks. */
 export const limitNames: readonly LimitName[] = Object.freeze([
@@ -161,6 +193,12 @@ export const limitNames: readonly LimitName[] = Object.freeze([
   'timeouts.clientHelloMs',
   'timeouts.headersMs',
   'timeouts.websocketIdleMs',
+  'http2.maxConcurrentStreams',
+  'http2.maxHeaderListBytes',
+  'http2.maxStreamsPerSession',
+  'http2.flowControl',
+  'http2.rapidReset',
+  'http2.protocolError',
 ]);
 
 export const defaultTimeouts: Required<ITimeoutOptions> = Object.freeze({
@@ -180,4 +218,13 @@ export const defaultLimits: Required<ILimitOptions> = Object.freeze({
   connectionRatePerIp: Infinity,
   maxHeaderBytes: 16_384,
   maxHeaderCount: 100,
+});
+
+export const defaultHttp2: Required<IHttp2Options> = Object.freeze({
+  maxConcurrentStreams: 100,
+  maxHeaderListBytes: 32_768,
+  streamWindowBytes: 65_535,
+  sessionWindowBytes: 1_048_576,
+  maxStreamsPerSession: 10_000,
+  idleMs: 60_000,
 });

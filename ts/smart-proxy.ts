@@ -10,7 +10,7 @@ import { registerInternals } from './internals.js';
 import { proxyLogger } from './logger.js';
 import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
 import { renderPrometheus } from './metrics/prometheus.js';
-import type { ILiveOptions, ISmartProxyOptions } from './options.js';
+import { defaultHttp2, type ILiveOptions, type ISmartProxyOptions } from './options.js';
 import { ClientLimits } from './proxy/client-limits.js';
 import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
@@ -111,6 +111,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       limitReporter: this.#limitReporter,
       metrics: this.#metrics,
       renderMetrics: () => renderPrometheus(this.getMetrics()),
+      http2: Object.freeze({ ...defaultHttp2, ...options.http2 }),
     });
     this.#http = new HttpFronts(ctx);
     const router = new ConnectionRouter(ctx, this.#http);
@@ -268,6 +269,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       this.#certificates.stop();
       this.#limitReporter.stop();
       await this.#ports.closeAll();
+      // HTTP/2 clients are told first (GOAWAY), so they stop opening streams the drain would cut.
+      this.#http.beginDrain();
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();

@@ -78,6 +78,18 @@ export const tlsOptions: OptionGroup = {
   ciphers: described(ciphersProblem),
 };
 
+const isWindow = (v: unknown) => Number.isInteger(v) && (v as number) >= 65_535 && (v as number) <= 2 ** 31 - 1;
+
+/** HTTP/2 session limits (restart: sessions are set up with them). */
+export const http2Options: OptionGroup = {
+  maxConcurrentStreams: field('a whole number of streams, at least 1', (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 2 ** 31 - 1),
+  maxHeaderListBytes: field('a whole number of bytes, at least 1024', (v) => Number.isInteger(v) && (v as number) >= 1024 && (v as number) <= 2 ** 31 - 1),
+  streamWindowBytes: field('a whole number of bytes from 65535 to 2147483647', isWindow),
+  sessionWindowBytes: field('a whole number of bytes from 65535 to 2147483647', isWindow),
+  maxStreamsPerSession: field('a number of streams, at least 1 (Infinity: no limit)', isCount),
+  idleMs: ms(),
+};
+
 /** Every top-level option. Routes are checked here for shape only; validateRoutes() checks each route. */
 export const smartProxyOptions: OptionGroup = {
   routes: field('an array of routes', Array.isArray, { required: true, live: true }),
@@ -91,6 +103,7 @@ export const smartProxyOptions: OptionGroup = {
   timeouts: group(timeoutOptions, { live: true }),
   limits: group(limitOptions, { live: true }),
   tls: group(tlsOptions),
+  http2: group(http2Options),
 };
 
 /** Every problem with a set of SmartProxy options (or a config file's contents), at every depth. */

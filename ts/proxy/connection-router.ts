@@ -11,7 +11,10 @@ import { forwardTcp } from './tcp-forward.js';
 import { sendAlertAndClose } from './tls/alerts.js';
 import { terminateTls } from './tls/terminate.js';
 
-const httpAlpn = ['http/1.1'];
+/** ALPN offered on terminated HTTP: HTTP/2 first (browsers get it without configuration), HTTP/1.1 otherwise. */
+const httpAlpn = ['h2', 'http/1.1'];
+/** A route with `action.tls.http2: false`. */
+const http1Alpn = ['http/1.1'];
 
 /**
  * Entry point of every accepted connection: accept → (peek) → match →
@@ -157,7 +160,8 @@ export class ConnectionRouter {
       ctx.logger.warn({ port, serverName, route: route.name }, 'no certificate available yet for this name; closing');
       return sendAlertAndClose(socket, 'internal_error');
     }
-    terminateTls(ctx, socket, peeked, secureContext, isHandler ? undefined : httpAlpn, (tlsSocket) => {
+    const offered = isHandler ? undefined : route.action.tls?.http2 === false ? http1Alpn : httpAlpn;
+    terminateTls(ctx, socket, peeked, secureContext, offered, (tlsSocket) => {
       if (isHandler) return runSocketHandler(ctx, route, tlsSocket, port, clientIp, serverName);
       rememberSniRoute(tlsSocket, route, serverName);
       this.#http.accept(port, tlsSocket);

@@ -1,6 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import type { ILimitOptions, ITimeoutOptions } from '../options.js';
+import type { IHttp2Options, ILimitOptions, ITimeoutOptions } from '../options.js';
 import type { MetricsCollector } from '../metrics/metrics.js';
 import type { IRouteTimeouts } from '../routing/types.js';
 import type { ClientLimits } from './client-limits.js';
@@ -43,6 +43,8 @@ export interface ProxyContext {
   readonly clientLimits: ClientLimits;
   readonly limitReporter: LimitReporter;
   readonly metrics: MetricsCollector;
+  /** HTTP/2 session limits, fixed at construction. */
+  readonly http2: Readonly<Required<IHttp2Options>>;
   /** The Prometheus text a `metrics` route serves. */
   renderMetrics(): string;
 }

@@ -1,9 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyContext } from './context.js';
 import { handleRequest, handleUpgrade } from './http-handler.js';
 import { parseErrorAction, serveInOrder } from './node-order.js';
 import { FastFront } from './fast/fast-front.js';
+import { H2Engine } from './h2/h2-engine.js';
 import { transportOf } from './tls/terminate.js';
 import { rawStatusResponse } from './http-responses.js';
 
@@ -20,10 +22,13 @@ export class HttpFronts {
   readonly #ctx: ProxyContext;
   /** The fast path for plain HTTP/1.1; it hands Node the connections it does not serve. */
   readonly fast: FastFront;
+  /** HTTP/2 sessions on terminated TLS whose ALPN chose `h2`. */
+  readonly #h2: H2Engine;
 
   constructor(ctx: ProxyContext) {
     this.#ctx = ctx;
     this.fast = new FastFront(ctx, this);
+    this.#h2 = new H2Engine(ctx);
   }
 
   /** Counts a socket the fast path serves as an HTTP connection, for isIdleHttp. */
@@ -32,11 +37,16 @@ export class HttpFronts {
   }
 
   /**
-   * Serves an HTTP/1.1 connection, plain or TLS we terminated: the fast
-   * engine first, which hands Node's server what it does not serve.
-   * `peeked` are bytes already read from a plain socket.
+   * Serves an HTTP connection, plain or TLS we terminated: HTTP/2 when ALPN
+   * chose `h2`, else the fast HTTP/1.1 engine first, which hands Node's
+   * server what it does not serve. `peeked` are bytes already read from a
+   * plain socket.
    */
   accept(port: number, socket: Socket, peeked?: Buffer): void {
+    if ((socket as TLSSocket).alpnProtocol === 'h2') {
+      this.markHttp(socket);
+      return this.#h2.accept(port, socket as TLSSocket);
+    }
     this.fast.accept(port, socket, peeked);
   }
 
@@ -60,8 +70,14 @@ export class HttpFronts {
     server.close();
   }
 
+  /** The start of stop()'s drain: HTTP/2 clients get GOAWAY, so they open no stream the deadline would cut. */
+  beginDrain(): void {
+    this.#h2.drain();
+  }
+
   closeAll(): void {
     this.fast.close();
+    this.#h2.close();
     for (const port of [...this.#servers.keys()]) this.release(port);
   }
 

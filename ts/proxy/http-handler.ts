@@ -26,7 +26,7 @@ export type Matched = { route: Route; facts: ForwardedFacts; domain: string } | 
 /** What routing reads of a request: an IncomingMessage, or the fast path's own parsed head. */
 export interface RoutableRequest {
   url?: string | undefined;
-  /** '1.0' or '1.1'; the fast path serves only 1.1. */
+  /** '1.0' or '1.1' ('2.0' for an HTTP/2 stream); the fast path serves only 1.1. */
   readonly httpVersion: string;
   readonly headers: { readonly host?: string | undefined };
   readonly rawHeaders: readonly string[];

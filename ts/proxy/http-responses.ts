@@ -1,10 +1,26 @@
-import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { httpDate } from './http/date.js';
 
+/**
+ * Where the proxy's own answers are written: Node's ServerResponse, or the
+ * HTTP/2 engine's adapter of a stream, so each answer is written once for both.
+ */
+export interface ActionResponse {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(body?: string): unknown;
+  destroy(): unknown;
+}
+
+/** What the proxy's own answers read of the request. */
+export interface ActionRequest {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+}
+
 /** A short plain-text answer from the proxy itself (404, 403, 502, …). */
-export function sendStatus(res: ServerResponse, status: number, detail?: string, close = false): void {
+export function sendStatus(res: ActionResponse, status: number, detail?: string, close = false): void {
   if (res.headersSent) {
     res.destroy();
     return;

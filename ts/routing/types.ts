@@ -74,6 +74,11 @@ export interface IRouteTls extends ITlsPolicy {
   certificate?: 'auto' | IStaticCertificate;
   /** For terminate-and-reencrypt: how the upstream is verified. Default: verified against the system store. */
   upstream?: IUpstreamTls;
+  /**
+   * For terminating modes: offer HTTP/2 (ALPN `h2`) besides HTTP/1.1. The
+   * upstream is spoken to over HTTP/1.1 either way. Default: true.
+   */
+  http2?: boolean;
 }
 
 export type RedirectStatus = 301 | 302 | 307 | 308;

@@ -51,7 +51,7 @@ const matchKeys = ['ports', 'domains', 'path', 'clientIp'];
 const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandler'];
 const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler', 'metrics'];
 const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
-const tlsKeys = ['mode', 'certificate', 'minVersion', 'ciphers', 'upstream'];
+const tlsKeys = ['mode', 'certificate', 'minVersion', 'ciphers', 'upstream', 'http2'];
 const upstreamTlsKeys = ['ca', 'servername', 'verify'];
 const redirectStatuses = [301, 302, 307, 308];
 
@@ -184,6 +184,10 @@ function validateTls(tls: unknown, type: string, report: Report): string | undef
     }
   }
   validateTlsPolicy(tls, mode, report);
+  if (tls.http2 !== undefined) {
+    if (typeof tls.http2 !== 'boolean') report('action.tls.http2', `should be true or false, instead got ${show(tls.http2)}`);
+    else if (mode === 'passthrough') report('action.tls.http2', 'is not used with passthrough: the upstream negotiates the protocol with the client');
+  }
   return mode;
 }
 

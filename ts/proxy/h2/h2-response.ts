@@ -1,0 +1,91 @@
+/**
+ * The two ways an HTTP/2 stream is answered, each an adapter to an
+ * interface the pipeline already writes to: a `ResponseSink` for forwarded
+ * responses (http/forward.ts) and an `ActionResponse` for the proxy's own
+ * answers (http-actions.ts, http-responses.ts). No status, header rule or
+ * body of the proxy's is written here a second time.
+ */
+import type { IncomingMessage } from 'node:http';
+import { constants, type ServerHttp2Stream } from 'node:http2';
+import type { ResponseSink } from '../http/forward.js';
+import { sendStatus, type ActionResponse } from '../http-responses.js';
+import { recordHeaders, responseHeaders, trailerHeaders } from './h2-headers.js';
+
+/** Streams the proxy reset itself (upstream failure, torn response): not counted as client resets. */
+const resetByProxy = new WeakSet<ServerHttp2Stream>();
+
+/** Resets the stream with INTERNAL_ERROR, remembering that the proxy, not the client, ended it. */
+export function resetStream(stream: ServerHttp2Stream, code: number = constants.NGHTTP2_INTERNAL_ERROR): void {
+  resetByProxy.add(stream);
+  if (!stream.closed) stream.close(code);
+}
+
+/** Whether the stream was reset by the proxy (see resetStream). */
+export function wasResetByProxy(stream: ServerHttp2Stream): boolean {
+  return resetByProxy.has(stream);
+}
+
+/**
+ * The proxy's own answers on a stream. A response to HEAD carries no body
+ * (RFC 9110 §9.3.2), as Node's ServerResponse does for HTTP/1.1.
+ */
+export function streamActionResponse(stream: ServerHttp2Stream, method: string | undefined): ActionResponse {
+  const head = method === 'HEAD';
+  return {
+    get headersSent() {
+      return stream.headersSent;
+    },
+    writeHead(status, headers) {
+      if (stream.destroyed || stream.closed) return;
+      stream.respond(recordHeaders(status, headers), { endStream: head });
+    },
+    end(body) {
+      if (stream.destroyed || stream.closed || head) return;
+      stream.end(body);
+    },
+    destroy() {
+      resetStream(stream);
+    },
+  };
+}
+
+/**
+ * Sends the upstream's HTTP/1.1 trailers (chunked) as HTTP/2 trailers once
+ * the body is written. The forwarder pipes the upstream response into the
+ * stream, and a pipe names its source to its destination ('pipe'), so the
+ * trailers are read from there without the forwarder knowing about them.
+ */
+function relayTrailers(stream: ServerHttp2Stream): void {
+  let source: IncomingMessage | undefined;
+  stream.once('pipe', (from: IncomingMessage) => (source = from));
+  stream.once('wantTrailers', () => {
+    try {
+      stream.sendTrailers(trailerHeaders(source?.rawTrailers ?? []));
+    } catch {
+      // A trailer HTTP/2 cannot carry: the body went out whole, the stream ends without an END_STREAM the client could trust.
+      resetStream(stream);
+    }
+  });
+}
+
+/**
+ * The sink a forwarded response is written to. `close` (a retired route)
+ * needs nothing here: every stream is routed afresh against the live table.
+ * `head()` throws (ERR_HTTP2_*) on a head HTTP/2 cannot carry; the
+ * forwarder turns that into 502.
+ */
+export function streamSink(stream: ServerHttp2Stream, method: string, acceptsTrailers: boolean): ResponseSink {
+  return {
+    get started() {
+      return stream.headersSent || stream.destroyed;
+    },
+    head(status, _reason, headers) {
+      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
+      stream.respond(responseHeaders(status, headers), { waitForTrailers: acceptsTrailers });
+      if (acceptsTrailers) relayTrailers(stream);
+    },
+    body: stream,
+    fail: (status, detail) => sendStatus(streamActionResponse(stream, method), status, detail),
+    abort: () => resetStream(stream),
+  };
+}
