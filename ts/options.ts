@@ -105,6 +105,13 @@ export interface ISmartProxyOptions {
    * ChaCha20-Poly1305 only.
    */
   tls?: ITlsPolicy;
+  /**
+   * Serve from this many worker processes ('auto': one per core, Node's
+   * availableParallelism()); this process stays the control plane (routes,
+   * certificates and ACME, metrics). Routes must then be plain data (no
+   * socketHandler). See the readme's "Workers". Default: unset, one process.
+   */
+  workers?: number | 'auto';
 }
 
 /** pino's level names; 'silent' turns logging off. */

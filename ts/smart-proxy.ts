@@ -6,12 +6,12 @@ import type { CertificateEvents } from './certificates/types.js';
 import { LiveSettings } from './config/live-settings.js';
 import { checkOptions, smartProxyOptions } from './config/option-schema.js';
 import { checkAgainst } from './config/schema.js';
-import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError } from './errors.js';
+import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError, type RouteProblem } from './errors.js';
 import { registerInternals } from './internals.js';
 import { proxyLogger } from './logger.js';
 import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
 import { renderPrometheus } from './metrics/prometheus.js';
-import type { ILiveOptions, ISmartProxyOptions } from './options.js';
+import type { ILiveOptions, ISmartProxyOptions, LogLevel } from './options.js';
 import { ClientLimits } from './proxy/client-limits.js';
 import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
@@ -38,6 +38,10 @@ import type { IRouteGraph } from './routing/route-graph-types.js';
 import { RouteUpdateLog } from './routing/update-log.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
+import { MemoryChallengeStore } from './certificates/challenge-store.js';
+import { mirroredChallengeStore, workerCertificateMirror } from './workers/certificate-bridge.js';
+import { internalRouteData, userRouteData, workerRouteProblems } from './workers/route-data.js';
+import { reusePortSupported, workerCount, WorkerGroup } from './workers/worker-group.js';
 
 /** The events a SmartProxy emits, each with its single argument. */
 export interface SmartProxyEvents {
@@ -84,6 +88,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
+  /** The worker processes (`workers` option); undefined: this process serves everything, as always. */
+  readonly #group: WorkerGroup | undefined;
+  /** Routes given to the constructor that cannot go to workers, reported by start() like any invalid route. */
+  #workerProblems: RouteProblem[] = [];
 
   constructor(options: ISmartProxyOptions) {
     super();
@@ -95,9 +103,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.#limitReporter = new LimitReporter(this.#logger);
     this.#updateLog = new RouteUpdateLog(this.#logger);
     this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
+    const group = (this.#group = options.workers === undefined ? undefined : this.#workerGroup(options, workerCount(options.workers)));
+    if (group !== undefined) this.#workerProblems = workerRouteProblems(options.routes);
     this.#certificates = new CertificateManager({
       logger: this.#logger,
-      acme: options.acme,
+      acme: group === undefined || options.acme === undefined ? options.acme : { ...options.acme, challengeStore: mirroredChallengeStore(options.acme.challengeStore ?? new MemoryChallengeStore(), group) },
+      mirror: group === undefined ? undefined : workerCertificateMirror(group, this.#logger),
       certProvisionFunction: options.certProvisionFunction,
       tls: options.tls,
       challengeRoutes: {
@@ -119,7 +130,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     });
     this.#http = new HttpFronts(ctx);
     const router = new ConnectionRouter(ctx, this.#http);
-    this.#ports = new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger });
+    this.#ports =
+      group === undefined
+        ? new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger })
+        : new PortManager({ host: options.host, onConnection: group.handOver, logger: this.#logger, pauseOnConnect: true, reusePort: group.reusePort ? 'hold' : undefined });
     this.#ports.on('port-bound', (event) => this.emit('port-bound', event));
     this.#ports.on('port-released', (event) => {
       this.#http.release(event.port);
@@ -144,11 +158,18 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     return this.#queue.run(async () => {
       if (this.#state !== 'new') throw new ProxyStateError(`start() called on a proxy that is ${this.#state}; create a new SmartProxy instead`);
       this.#state = 'starting';
+      if (this.#workerProblems.length > 0) {
+        this.#state = 'new';
+        throw new RouteValidationError(this.#workerProblems);
+      }
       try {
+        await this.#group?.start();
         await this.#apply(this.#routes, []);
         this.#state = 'running';
       } catch (error) {
         this.#state = 'new';
+        // No worker outlives a start() that failed: a later start() forks new ones.
+        await this.#group?.stop(0);
         throw error;
       }
     });
@@ -160,8 +181,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    * previous routes serving untouched. Concurrent calls apply in call order.
    */
   updateRoutes(routes: IRouteConfig[]): Promise<void> {
+    // Checked on the caller's objects: a function is gone once captured as JSON.
+    const workerProblems = this.#group === undefined || !Array.isArray(routes) ? [] : workerRouteProblems(routes);
+    if (workerProblems.length > 0) return Promise.reject(new RouteValidationError(workerProblems));
     // Captured now: edits the caller makes after this call do not reach the table.
     const captured = this.#routeManager.capture(routes);
+    if (this.#state === 'new') this.#workerProblems = [];
     return this.#queue.run(async () => {
       if (this.#state === 'new') {
         // Validates as start() will (certificates included), so a bad route fails here, not at start().
@@ -191,6 +216,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     if (problems.length > 0) throw new InvalidOptionError(problems.map((p) => ({ option: p.path, message: p.message })));
     this.#settings.apply(options);
     if (options.logLevel !== undefined) this.#logger.level = options.logLevel;
+    this.#group?.setOptions(options).catch((error: unknown) => this.#logger.error({ err: error }, 'applying options in the workers'));
   }
 
   /** Adds or replaces an internal route (the ACME challenge responder), through the same transaction. */
@@ -225,11 +251,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   getMetrics(): IMetrics {
     const refCounts = new Map<number, number>();
     for (const port of this.#ports.getListeningPorts()) refCounts.set(port, this.#ports.getPortRefCount(port));
-    return this.#metrics.snapshot({
+    const own = this.#metrics.snapshot({
       refCounts,
       certificates: this.#certificates.listCertificates(),
       limitHits: this.#limitReporter.totals(),
     });
+    return this.#group === undefined ? own : this.#group.metrics(own);
   }
 
   /**
@@ -273,6 +300,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       this.#certificates.stop();
       this.#limitReporter.stop();
       await this.#ports.closeAll();
+      await this.#group?.stop(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs);
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();
@@ -287,6 +315,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
     const { gained, lost } = this.#portDelta(prepared);
     await this.#acquirePorts(gained, prepared.table);
+    await this.#applyInWorkers(prepared, gained);
     const before = this.#routeManager.table;
     this.#routeManager.commit(prepared);
     this.#routes = userRoutes;
@@ -367,6 +396,53 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   }
 
   /**
+   * With workers: stages the table in every worker and commits it there
+   * before this process commits, so updateRoutes() resolves only once every
+   * worker serves it. A worker that cannot take it (a bind failing in
+   * reusePort mode) rolls the whole update back, port references included.
+   */
+  async #applyInWorkers(prepared: PreparedRoutes, gained: Map<number, number>): Promise<void> {
+    if (this.#group === undefined) return;
+    let staged;
+    try {
+      staged = await this.#group.stage(userRouteData(prepared.userRoutes), internalRouteData(prepared.internalRoutes, challengeRouteName));
+    } catch (error) {
+      await this.#giveBack([...gained]);
+      if (error instanceof PortInUseError) {
+        const routes = prepared.table.routes.filter((r) => r.ports.includes(error.port)).map((r) => r.name);
+        throw new PortInUseError(error.port, { cause: error.cause, host: error.host, routes });
+      }
+      throw error;
+    }
+    await staged.commit();
+  }
+
+  async #giveBack(entries: [number, number][]): Promise<void> {
+    for (const [port, refs] of entries) {
+      try {
+        await this.#ports.removePort(port, refs);
+      } catch (error) {
+        this.#logger.error({ port, err: error }, 'restoring port references after a failed update');
+      }
+    }
+  }
+
+  #workerGroup(options: ISmartProxyOptions, count: number): WorkerGroup {
+    return new WorkerGroup({
+      count,
+      logger: this.#logger,
+      renderMetrics: () => renderPrometheus(this.getMetrics()),
+      settings: {
+        host: options.host,
+        tls: options.tls,
+        live: { timeouts: options.timeouts, limits: options.limits, trustedProxies: options.trustedProxies },
+        logLevel: (this.#logger.level as LogLevel | undefined) ?? 'info',
+        reusePort: reusePortSupported(),
+      },
+    });
+  }
+
+  /**
    * Takes the new references; on any failure gives back the ones taken and
    * rethrows, so nothing is half-applied. A PortInUseError is rethrown
    * naming the routes that wanted the port.
@@ -376,14 +452,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const results = await Promise.allSettled(entries.map(([port, refs]) => this.#ports.addPort(port, refs)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure === undefined) return;
-    const undo = entries.filter((_, i) => results[i]!.status === 'fulfilled');
-    for (const [port, refs] of undo) {
-      try {
-        await this.#ports.removePort(port, refs);
-      } catch (error) {
-        this.#logger.error({ port, err: error }, 'restoring port references after a failed update');
-      }
-    }
+    await this.#giveBack(entries.filter((_, i) => results[i]!.status === 'fulfilled'));
     const reason: unknown = failure.reason;
     if (reason instanceof PortInUseError) {
       const routes = table.routes.filter((r) => r.ports.includes(reason.port)).map((r) => r.name);
@@ -401,7 +470,7 @@ type LiveFields = 'routes' | 'timeouts' | 'limits' | 'trustedProxies';
  * updateOptions() is one assignment and nothing holds a stale copy; the
  * data path sees the table only, never the RouteManager that changes it.
  */
-function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
+export function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
   return {
     ...fixed,
     routes: {

@@ -14,7 +14,8 @@ export type ChallengeType = 'http-01' | 'tls-alpn-01';
 export interface ChallengeHooks {
   addHttpToken(token: string, keyAuthorization: string): Promise<void>;
   removeHttpToken(token: string): Promise<void>;
-  addAlpnCertificate(domain: string, keyPem: string, certPem: string): void;
+  /** May return a promise: the CA is told to validate once it settles (every worker process has the answer). */
+  addAlpnCertificate(domain: string, keyPem: string, certPem: string): void | Promise<void>;
   removeAlpnCertificate(domain: string): void;
 }
 

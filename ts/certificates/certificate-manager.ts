@@ -28,6 +28,16 @@ export interface ChallengeRouteControl {
   releaseChallengeRoute(): Promise<void>;
 }
 
+/**
+ * Where certificates and TLS-ALPN-01 answers are served besides this
+ * process (the worker processes of the `workers` option). The ALPN push is
+ * awaited, so the CA is told to validate only once every server has it.
+ */
+export interface CertificateMirror {
+  certificateInstalled(domain: string, certificate: IStoredCertificate): void;
+  alpnCertificate(domain: string, pem: { key: string; cert: string } | undefined): Promise<void>;
+}
+
 export interface CertificateManagerOptions {
   logger: Logger;
   acme?: IAcmeOptions;
@@ -35,6 +45,7 @@ export interface CertificateManagerOptions {
   /** The proxy-wide TLS policy (already validated); routes may override it. Default: Mozilla intermediate. */
   tls?: ITlsPolicy;
   challengeRoutes?: ChallengeRouteControl;
+  mirror?: CertificateMirror;
   emit?: <E extends keyof CertificateEvents>(event: E, payload: CertificateEvents[E]) => void;
 }
 
@@ -306,6 +317,7 @@ export class CertificateManager implements SecureContextSource {
     // Built now under the global policy, so a PEM that does not load fails the order, not a later handshake.
     this.#obtained.get(certificate, this.#policies.global);
     entry.certificate = certificate;
+    this.#options.mirror?.certificateInstalled(entry.domain, certificate);
     this.#obtained.retain([...this.#managed.values()].flatMap((m) => (m.certificate === undefined ? [] : [m.certificate])));
   }
 
@@ -344,9 +356,11 @@ export class CertificateManager implements SecureContextSource {
       },
       addAlpnCertificate: (domain, keyPem, certPem) => {
         this.#alpn.set(domain, createSecureContext({ key: keyPem, cert: certPem, ...secureContextPolicyOptions(this.#policies.global) }));
+        return this.#options.mirror?.alpnCertificate(domain, { key: keyPem, cert: certPem });
       },
       removeAlpnCertificate: (domain) => {
         this.#alpn.delete(domain);
+        this.#options.mirror?.alpnCertificate(domain, undefined).catch((error: unknown) => this.#logger.error({ err: error }, 'withdrawing a TLS-ALPN-01 certificate'));
       },
     };
   }
