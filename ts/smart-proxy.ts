@@ -17,7 +17,7 @@ import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
 import { ConnectionRouter } from './proxy/connection-router.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
-import type { ProxyContext } from './proxy/context.js';
+import { dataPathContext } from './proxy/context.js';
 import { HttpFronts } from './proxy/http-front.js';
 import { UpstreamAgents } from './proxy/upstream-agents.js';
 import {
@@ -461,32 +461,3 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     throw reason;
   }
 }
-
-type LiveFields = 'routes' | 'timeouts' | 'limits' | 'trustedProxies';
-
-/**
- * The data path's context. The route table and the live settings are
- * getters, read on every connection and request, so an update or
- * updateOptions() is one assignment and nothing holds a stale copy; the
- * data path sees the table only, never the RouteManager that changes it.
- */
-export function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
-  return {
-    ...fixed,
-    routes: {
-      get table(): RouteTable {
-        return routes.table;
-      },
-    },
-    get timeouts() {
-      return settings.timeouts;
-    },
-    get limits() {
-      return settings.limits;
-    },
-    get trustedProxies() {
-      return settings.trustedProxies;
-    },
-  };
-}
-

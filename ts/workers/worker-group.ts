@@ -145,20 +145,26 @@ export class WorkerGroup {
   }
 
   /** Gives an accepted connection to the next live worker (the control plane's listener, round-robin). */
-  readonly handOver = (socket: Socket, port: number): void => {
+  readonly handOver = (socket: Socket, port: number): void => this.#handOver(socket, port, 0);
+
+  #handOver(socket: Socket, port: number, failures: number): void {
     const live = this.#live;
-    if (live.length === 0) {
-      if (this.#stopping || this.#waiting.length >= maxWaitingSockets) return void socket.destroy();
-      this.#waiting.push({ socket, port });
-      socket.once('close', () => {
-        const i = this.#waiting.findIndex((w) => w.socket === socket);
-        if (i >= 0) this.#waiting.splice(i, 1);
-      });
+    for (let tried = 0; tried < live.length; tried++) {
+      const worker = live[this.#next++ % live.length]!;
+      // A worker whose channel closed is dead or dying: its exit handler removes it; the socket goes elsewhere.
+      if (!worker.connected) continue;
+      // A send that fails (the worker died just now) leaves the socket here: another worker gets it.
+      worker.handOver(socket, port, () => (failures < 3 && !socket.destroyed ? this.#handOver(socket, port, failures + 1) : socket.destroy()));
       return;
     }
-    const worker = live[this.#next++ % live.length]!;
-    worker.handOver(socket, port, () => socket.destroy());
-  };
+    // No worker alive (all crashed at once): hold the connection until a replacement joins.
+    if (this.#stopping || this.#waiting.length >= maxWaitingSockets) return void socket.destroy();
+    this.#waiting.push({ socket, port });
+    socket.once('close', () => {
+      const i = this.#waiting.findIndex((w) => w.socket === socket);
+      if (i >= 0) this.#waiting.splice(i, 1);
+    });
+  }
 
   /**
    * Phase one of a route generation in every live worker. Rejects (having

@@ -86,6 +86,11 @@ export class WorkerHandle {
     return !this.#gone;
   }
 
+  /** Whether its IPC channel is open (false as soon as it dies, before 'exit'). */
+  get connected(): boolean {
+    return !this.#gone && this.child.connected;
+  }
+
   /** Sends a message and resolves when the worker has applied it. */
   request(body: RequestBody): Promise<void> {
     if (this.#gone) return Promise.reject(new Error(`worker ${this.pid} exited`));

@@ -14,7 +14,7 @@ import { LimitReporter } from '../proxy/limit-reporter.js';
 import { UpstreamAgents } from '../proxy/upstream-agents.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from '../routing/route-manager.js';
 import type { IRouteConfig, IStaticCertificate } from '../routing/types.js';
-import { dataPathContext } from '../smart-proxy.js';
+import { dataPathContext } from '../proxy/context.js';
 import type { InternalRouteData, WorkerCounters, WorkerSettings } from './protocol.js';
 import { WorkerCertificates } from './worker-certificates.js';
 
