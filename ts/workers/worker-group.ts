@@ -154,7 +154,7 @@ export class WorkerGroup {
       // A worker whose channel closed is dead or dying: its exit handler removes it; the socket goes elsewhere.
       if (!worker.connected) continue;
       // A send that fails (the worker died just now) leaves the socket here: another worker gets it.
-      worker.handOver(socket, port, () => (failures < 3 && !socket.destroyed ? this.#handOver(socket, port, failures + 1) : socket.destroy()));
+      worker.handOver(socket, port, () => (failures < 3 && stillHere(socket) ? this.#handOver(socket, port, failures + 1) : socket.destroy()));
       return;
     }
     // No worker alive (all crashed at once): hold the connection until a replacement joins.
@@ -328,6 +328,11 @@ export class WorkerGroup {
     const text = this.#options.renderMetrics();
     for (const worker of this.#live) worker.notify({ type: 'group-metrics', text });
   }
+}
+
+/** Whether the socket can still go to another worker (this process's copy was never closed). */
+function stillHere(socket: Socket): boolean {
+  return !socket.destroyed;
 }
 
 /** A worker's failure as the typed error a single process would have thrown. */

@@ -51,6 +51,13 @@ export class WorkerHandle {
   #nextId = 1;
   readonly #pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   #gone = false;
+  /**
+   * Sockets given to child.send() whose send has not completed. Node sends
+   * one handle at a time and queues the rest; when the child dies the queue
+   * is dropped without calling back, which would strand those clients. So
+   * on exit each is given back (onFailed) to go to another worker.
+   */
+  readonly #handing = new Set<{ onFailed: () => void }>();
 
   constructor(onLog: (line: string) => void) {
     const entry = workerEntry();
@@ -60,6 +67,8 @@ export class WorkerHandle {
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     void this.exited.then(() => {
       this.#gone = true;
+      for (const entry of this.#handing) entry.onFailed();
+      this.#handing.clear();
       for (const { reject } of this.#pending.values()) reject(new Error(`worker ${this.pid} exited`));
       this.#pending.clear();
     });
@@ -108,10 +117,16 @@ export class WorkerHandle {
     if (!this.#gone && this.child.connected) this.child.send(message, (error) => void error);
   }
 
-  /** Hands an accepted socket to the worker; this process's copy is closed once it is sent. */
+  /** Hands an accepted socket to the worker; this process's copy is closed once it is sent (onFailed: it was not). */
   handOver(socket: Socket, port: number, onFailed: () => void): void {
-    this.child.send({ type: 'connection', port } satisfies ToWorker, socket, {}, (error) => {
+    const entry = { onFailed };
+    this.#handing.add(entry);
+    // keepOpen: this process closes its copy itself once the descriptor is on its way. Without it Node
+    // keeps the copy until the child acknowledges, and a child killed before that strands the client.
+    this.child.send({ type: 'connection', port } satisfies ToWorker, socket, { keepOpen: true }, (error) => {
+      this.#handing.delete(entry);
       if (error) onFailed();
+      else socket.destroy();
     });
   }
 
