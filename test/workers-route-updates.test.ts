@@ -50,7 +50,7 @@ t.test('a refused update leaves every worker on the old table', async (t) => {
   const proxy = await startWorkerProxy(t, [route('app', port, '/*', app.port)]);
   const invalid = [route('app', port, '/*', app.port), { name: 'bad', match: { ports: port }, action: { type: 'forward' } } as IRouteConfig];
   await t.rejects(proxy.updateRoutes(invalid), RouteValidationError, 'an invalid route is refused');
-  const handler: IRouteConfig = { name: 'raw', match: { ports: port, path: '/raw' }, action: { type: 'socket-handler', socketHandler: (socket) => socket.end('hi') } };
+  const handler: IRouteConfig = { name: 'raw', match: { ports: port, path: '/raw' }, action: { type: 'socket-handler', socketHandler: (socket) => void socket.end('hi') } };
   const refused = await proxy.updateRoutes([route('app', port, '/*', app.port), handler]).then(() => undefined, (e: unknown) => e);
   t.ok(refused instanceof RouteValidationError, 'a socketHandler cannot cross into a worker: refused');
   t.equal((refused as RouteValidationError).code, 'ERR_ROUTE_VALIDATION');

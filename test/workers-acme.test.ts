@@ -1,0 +1,62 @@
+// The workers option with ACME against Pebble: one order per name for the
+// group (run by the control plane), the certificate served by every
+// worker, and HTTP-01 / TLS-ALPN-01 validated whichever worker the CA's
+// connection is handed to (each answer is acknowledged by every worker
+// before the CA is told to validate).
+import t from 'tap';
+import { pino } from 'pino';
+import type { IRouteConfig } from '../ts/index.js';
+import { startHttpBackend } from './helpers/backends.js';
+import { autoRoute, fetchCertificate, once, startAcmeEnv } from './helpers/acme-env.js';
+import { servedBetween, startWorkerProxy, workerCounters } from './helpers/workers.js';
+
+/** A logger that keeps every line's message, to count orders. */
+function recordingLogger() {
+  const messages: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void messages.push((JSON.parse(line) as { msg: string }).msg) });
+  return { logger, orders: () => messages.filter((m) => m === 'ordering certificate').length };
+}
+
+/** The assertions this file's helper makes, so it takes any tap version's test object. */
+interface Asserts {
+  equal(found: unknown, wanted: unknown, message?: string): boolean;
+  same(found: unknown, wanted: unknown, message?: string): boolean;
+}
+
+async function everyWorkerServes(t: Asserts, proxy: Awaited<ReturnType<typeof startWorkerProxy>>, port: number, domain: string, root: string): Promise<void> {
+  const before = await workerCounters(proxy);
+  const served = await Promise.all(Array.from({ length: 10 }, () => fetchCertificate(port, domain, root)));
+  t.equal(served.filter((s) => s.authorized && s.leaf.subjectAltName === `DNS:${domain}`).length, 10, `10 of 10 handshakes present a certificate for ${domain} that verifies against pebble's root`);
+  const byWorker = servedBetween(before, await workerCounters(proxy, before.reduce((s, w) => s + w.totalConnections, 0) + 10));
+  t.same([...byWorker.values()].map((n) => n >= 3), [true, true], `both workers served it (${[...byWorker.values()].join(', ')})`);
+}
+
+t.test('HTTP-01 with two workers: one order, every worker serves the certificate', { timeout: 90_000 }, async (t) => {
+  const env = await startAcmeEnv(t);
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const { logger, orders } = recordingLogger();
+  const routes: IRouteConfig[] = [
+    { name: 'to-https', match: { ports: env.httpPort }, action: { type: 'redirect', redirect: { to: 'https://{domain}{path}' } } },
+    autoRoute(env.tlsPort, 'w1.test', backend.port),
+  ];
+  const proxy = await startWorkerProxy(t, routes, { acme: env.acme(), logger });
+  const issued = await once<{ domain: string }>(proxy, 'certificate-issued', 60_000);
+  t.equal(issued.domain, 'w1.test');
+  t.equal(orders(), 1, 'one order for the group');
+  t.equal(proxy.certificateManager.getCertificateStatus('w1.test')?.status, 'valid');
+  await everyWorkerServes(t, proxy, env.tlsPort, 'w1.test', await env.pebble.getRoots());
+});
+
+t.test('TLS-ALPN-01 with two workers: validated on a port every worker serves', { timeout: 90_000 }, async (t) => {
+  const env = await startAcmeEnv(t);
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const { logger, orders } = recordingLogger();
+  const proxy = await startWorkerProxy(t, [autoRoute(env.tlsPort, 'w2.test', backend.port)], { acme: env.acme({ challengeTypes: ['tls-alpn-01'] }), logger });
+  const issued = await once<{ domain: string }>(proxy, 'certificate-issued', 60_000);
+  t.equal(issued.domain, 'w2.test');
+  t.equal(orders(), 1, 'one order for the group');
+  t.same(proxy.getListeningPorts(), [env.tlsPort], 'port 80 (the HTTP-01 port) never bound');
+  await everyWorkerServes(t, proxy, env.tlsPort, 'w2.test', await env.pebble.getRoots());
+});
