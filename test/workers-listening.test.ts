@@ -9,6 +9,7 @@ import { startHttpBackend } from './helpers/backends.js';
 import { getFreePort } from './helpers/free-port.js';
 import { isAlive, servedBetween, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
 import { SmartProxy } from '../ts/index.js';
+import { reusePortSupported } from '../ts/workers/worker-group.js';
 import { silentLogger } from './helpers/backends.js';
 
 function forward(name: string, port: number, target: number, extra: Partial<IRouteConfig['match']> = {}): IRouteConfig {
@@ -69,6 +70,18 @@ t.test("another program's port is still a PortInUseError with workers, and nothi
   t.ok(error instanceof PortInUseError, `PortInUseError (${String(error)})`);
   t.equal((error as PortInUseError).port, port);
   t.same(workerPids(process.pid), [], 'a failed start() leaves no worker process');
+});
+
+t.test('with SO_REUSEPORT, a port another program holds with reusePort is still a PortInUseError', { skip: reusePortSupported() ? false : 'this Node has no reusePort (needs 22.12 / 23.1 on Linux)' }, async (t) => {
+  const port = await getFreePort();
+  const holder = net.createServer();
+  // Typed by @types/node 20, which predates reusePort; Node 22.12+ reads it.
+  await new Promise<void>((resolve) => holder.listen({ port, host: '127.0.0.1', reusePort: true } as net.ListenOptions, resolve));
+  t.teardown(() => holder.close());
+  const proxy = new SmartProxy({ host: '127.0.0.1', logger: await silentLogger(), workers: 2, routes: [forward('held', port, 1)] });
+  const error = await proxy.start().then(() => undefined, (e: unknown) => e);
+  t.ok(error instanceof PortInUseError, `PortInUseError, not a silent join (${String(error)})`);
+  t.same(workerPids(process.pid), [], 'no worker process left');
 });
 
 t.test('stop() drains every worker and leaves no process and no port behind', async (t) => {
