@@ -14,6 +14,7 @@ import {
   RouteValidationError,
   SmartProxy,
   SmartProxyError,
+  WorkerError,
 } from '../ts/index.js';
 
 const samples: [SmartProxyError, string, string][] = [
@@ -25,6 +26,7 @@ const samples: [SmartProxyError, string, string][] = [
   [new CertificateError('a.test', 'order failed'), 'ERR_CERTIFICATE', 'CertificateError'],
   [new ConfigFileError('proxy.json', [{ route: 'config', path: 'hots', message: 'is not a known option' }]), 'ERR_CONFIG_FILE', 'ConfigFileError'],
   [new CorruptStoreEntryError('a.test', 'meta.json is not JSON'), 'ERR_CORRUPT_STORE_ENTRY', 'CorruptStoreEntryError'],
+  [new WorkerError('starting worker processes: worker 42 exited before it was ready', { pid: 42 }), 'ERR_WORKER', 'WorkerError'],
 ];
 
 t.test('each error class has its stable code and name, and is a SmartProxyError', async (t) => {

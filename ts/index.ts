@@ -42,6 +42,7 @@ export {
   CertificateError,
   ConfigFileError,
   CorruptStoreEntryError,
+  WorkerError,
   errorCodes,
   type ErrorCode,
   type RouteProblem,

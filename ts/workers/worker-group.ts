@@ -50,7 +50,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { PortBindError, PortInUseError } from '../errors.js';
+import { PortBindError, PortInUseError, WorkerError } from '../errors.js';
 import type { IMetrics } from '../metrics/metrics.js';
 import type { ILiveOptions } from '../options.js';
 import type { IRouteConfig } from '../routing/types.js';
@@ -140,7 +140,7 @@ export class WorkerGroup {
     const failed = spawned.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {
       await this.stop(0);
-      throw new Error(`starting worker processes: ${(failed.reason as Error).message}`);
+      throw new WorkerError(`starting worker processes: ${(failed.reason as Error).message}`, { cause: failed.reason });
     }
   }
 
@@ -337,9 +337,9 @@ function stillHere(socket: Socket): boolean {
 
 /** A worker's failure as the typed error a single process would have thrown. */
 function workerError(reason: unknown): Error {
-  if (!(reason instanceof WorkerRequestError)) return reason instanceof Error ? reason : new Error(String(reason));
+  if (!(reason instanceof WorkerRequestError)) return new WorkerError(`worker processes: ${String((reason as Error)?.message ?? reason)}`, { cause: reason });
   const { code, port, message } = reason.failure;
   if (code === 'EADDRINUSE' && port !== undefined) return new PortInUseError(port, { cause: reason });
   if (code === 'ERR_PORT_BIND' && port !== undefined) return new PortBindError(port, reason);
-  return new Error(`a worker could not apply the routes: ${message}`, { cause: reason });
+  return new WorkerError(`worker ${reason.pid} could not apply a change: ${message}`, { cause: reason, pid: reason.pid });
 }

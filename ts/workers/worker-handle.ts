@@ -11,9 +11,11 @@ export type RequestBody = Unsent<Request>;
 /** A worker answered a message with an error. */
 export class WorkerRequestError extends Error {
   readonly failure: WorkerFailure;
+  readonly pid: number;
   constructor(pid: number, failure: WorkerFailure) {
     super(`worker ${pid}: ${failure.message}`);
     this.failure = failure;
+    this.pid = pid;
   }
 }
 
