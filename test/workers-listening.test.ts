@@ -7,6 +7,7 @@ import net from 'node:net';
 import { PortInUseError, type IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { getFreePort } from './helpers/free-port.js';
+import { eventually } from './helpers/data-path.js';
 import { isAlive, servedBetween, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
 import { SmartProxy } from '../ts/index.js';
 import { reusePortSupported } from '../ts/workers/worker-group.js';
@@ -103,4 +104,27 @@ t.test('stop() drains every worker and leaves no process and no port behind', as
   });
   free.close();
   t.pass('the port is free again');
+});
+
+t.test("a metrics route, whichever worker serves it, shows the group's totals", { timeout: 60_000 }, async (t) => {
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const [port, metricsPort] = [await getFreePort(), await getFreePort()];
+  await startWorkerProxy(t, [forward('app', port, backend.port, { path: '/*' }), { name: 'metrics', match: { ports: metricsPort, path: '/metrics' }, action: { type: 'metrics' } }]);
+  const statuses = await getMany(port, 100, 4);
+  t.equal(statuses.filter((s) => s === 200).length, 100);
+  const appRequests = async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    return Number(/^smartproxy_route_requests_total\{route="app"\} (\d+)$/m.exec(text)?.[1] ?? -1);
+  };
+  // Two scrapes in a row reach both workers; each must report both workers' requests (pushed every second).
+  const ok = await eventually(async () => (await appRequests()) === 100 && (await appRequests()) === 100, 5000);
+  t.ok(ok, 'both workers report 100 app requests: the sum over the workers, not their own share');
 });
