@@ -181,7 +181,7 @@ export class WorkerGroup {
         // A worker that died meanwhile is not a failed update: its replacement gets the committed state.
         const failure = results.find((r, i): r is PromiseRejectedResult => r.status === 'rejected' && workers[i]!.alive);
         if (failure !== undefined) {
-          await this.#everyWorker(workers, { type: 'abort', generation: generation.id });
+          await this.#orReplace(workers, { type: 'abort', generation: generation.id });
           return reject(workerError(failure.reason));
         }
         let decided!: () => void;
@@ -189,7 +189,9 @@ export class WorkerGroup {
         resolve({
           commit: async () => {
             try {
-              await this.#everyWorker(workers, { type: 'commit', generation: generation.id });
+              // Never fails the update: a worker that cannot commit a table it staged is broken, so it is
+              // replaced, and its replacement starts from this generation.
+              await this.#orReplace(workers, { type: 'commit', generation: generation.id });
               this.#current = generation;
             } finally {
               decided();
@@ -197,7 +199,7 @@ export class WorkerGroup {
           },
           abort: async () => {
             try {
-              await this.#everyWorker(workers, { type: 'abort', generation: generation.id });
+              await this.#orReplace(workers, { type: 'abort', generation: generation.id });
             } finally {
               decided();
             }
@@ -271,12 +273,28 @@ export class WorkerGroup {
     if (failure !== undefined) throw workerError(failure.reason);
   }
 
+  /** Sends to each worker; one that answers with an error is killed (and so replaced) instead of failing the caller. */
+  async #orReplace(workers: WorkerHandle[], body: RequestBody): Promise<void> {
+    const results = await Promise.allSettled(workers.map((w) => w.request(body)));
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled' || !workers[i]!.alive) return;
+      this.#logger.error({ pid: workers[i]!.pid, err: result.reason, step: body.type }, 'a worker failed a route generation step; replacing it');
+      workers[i]!.kill();
+    });
+  }
+
   async #spawn(): Promise<void> {
     const worker = new WorkerHandle((line) => forwardLog(this.#logger, line));
     this.#all.add(worker);
     void worker.exited.then(() => this.#onExit(worker));
-    await worker.ready;
-    await this.#queue.run(() => this.#join(worker));
+    try {
+      await worker.ready;
+      await this.#queue.run(() => this.#join(worker));
+    } catch (error) {
+      // Half set up, it must not linger: its exit starts the next replacement (unless stopping).
+      worker.kill();
+      throw error;
+    }
   }
 
   /** Gives a new worker the group's whole state, then connections. Runs on the queue. */
@@ -304,16 +322,14 @@ export class WorkerGroup {
     if (worker.counters !== undefined) retire(this.#retired, worker.counters);
     if (this.#stopping) return;
     this.#logger.error({ pid: worker.pid, code: worker.child.exitCode, signal: worker.child.signalCode }, 'worker process exited; starting a replacement');
-    this.#spawn().catch((error: unknown) => {
-      // A replacement that cannot start is retried after a pause, not in a tight loop.
-      this.#logger.error({ err: error }, 'starting a replacement worker failed; retrying in 1 s');
-      const retry = setTimeout(() => !this.#stopping && this.#onExitRetry(), 1000);
-      retry.unref();
-    });
-  }
-
-  #onExitRetry(): void {
-    this.#spawn().catch((error: unknown) => this.#logger.error({ err: error }, 'starting a replacement worker failed'));
+    // One that dies young (a crash while booting or joining) is replaced after a pause, not in a tight loop.
+    const pause = Date.now() - worker.startedAt < 1000 ? 1000 : 0;
+    const timer = setTimeout(() => {
+      if (this.#stopping) return;
+      // A replacement that fails is killed by #spawn, and its exit comes back here.
+      this.#spawn().catch((error: unknown) => this.#logger.error({ err: error }, 'starting a replacement worker failed'));
+    }, pause);
+    timer.unref();
   }
 
   async #rotateTicketKeys(): Promise<void> {

@@ -46,6 +46,8 @@ function workerEntry(): { file: string; execArgv: string[] } {
 export class WorkerHandle {
   readonly child: ChildProcess;
   readonly pid: number;
+  /** When it was forked (Date.now()). */
+  readonly startedAt = Date.now();
   /** The counters it last reported (zero until the first report). */
   counters: WorkerCounters | undefined;
   readonly ready: Promise<void>;
