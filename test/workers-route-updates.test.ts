@@ -75,5 +75,5 @@ t.test('a TLS route added at runtime is terminated by every worker', async (t) =
   const results = await Promise.all(Array.from({ length: 20 }, () => httpsGet(tlsPort, { servername: 'tls.test', ca: ca.cert })));
   t.equal(results.filter((r) => r.status === 200 && r.subject === 'tls.test').length, 20, '20 of 20 verified TLS requests answered');
   const served = servedBetween(before, await workerCounters(proxy, before.reduce((s, w) => s + w.totalConnections, 0) + 20));
-  t.same([...served.values()].map((n) => n >= 5), [true, true], `both workers terminated some (${[...served.values()].join(', ')})`);
+  t.same([...served.values()].map((n) => n >= 2), [true, true], `both workers terminated some (${[...served.values()].join(', ')})`);
 });

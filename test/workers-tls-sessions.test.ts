@@ -1,6 +1,7 @@
 // The workers option, TLS sessions: the control plane's ticket keys are in
 // every worker, so a session made on one worker resumes on the other
-// (connections alternate between the two).
+// (on Node 20 connections alternate between the two; with SO_REUSEPORT the
+// kernel spreads them, so the file only asks that each worker took some).
 import t from 'tap';
 import tls from 'node:tls';
 import { createCertificateAuthority, createSelfSignedCertificate } from '../ts/index.js';
@@ -37,12 +38,12 @@ t.test('a TLS session resumes on any worker', { timeout: 60_000 }, async (t) => 
   t.ok(first.ticket, 'the first connection gets a session ticket');
   let ticket = first.ticket;
   const reused: boolean[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 12; i++) {
     const result = await connect(port, ca.cert, ticket);
     reused.push(result.reused);
     ticket = result.ticket ?? ticket;
   }
-  t.same(reused, Array(6).fill(true), 'six resumptions in a row, alternating workers');
-  const served = servedBetween(before, await workerCounters(proxy, before.reduce((s, w) => s + w.totalConnections, 0) + 7));
-  t.same([...served.values()].map((n) => n >= 3), [true, true], `both workers took part (${[...served.values()].join(', ')})`);
+  t.same(reused, Array(12).fill(true), 'twelve resumptions in a row, whichever worker took each');
+  const served = servedBetween(before, await workerCounters(proxy, before.reduce((s, w) => s + w.totalConnections, 0) + 13));
+  t.same([...served.values()].map((n) => n >= 1), [true, true], `both workers took part (${[...served.values()].join(', ')})`);
 });
