@@ -11,7 +11,7 @@ import { registerInternals } from './internals.js';
 import { proxyLogger } from './logger.js';
 import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
 import { renderPrometheus } from './metrics/prometheus.js';
-import type { ILiveOptions, ISmartProxyOptions, LogLevel } from './options.js';
+import type { ILiveOptions, ISmartProxyOptions } from './options.js';
 import { ClientLimits } from './proxy/client-limits.js';
 import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
@@ -38,10 +38,9 @@ import type { IRouteGraph } from './routing/route-graph-types.js';
 import { RouteUpdateLog } from './routing/update-log.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
-import { MemoryChallengeStore } from './certificates/challenge-store.js';
-import { mirroredChallengeStore, workerCertificateMirror } from './workers/certificate-bridge.js';
+import { acmeForWorkers, workerCertificateMirror } from './workers/certificate-bridge.js';
 import { internalRouteData, userRouteData, workerRouteProblems } from './workers/route-data.js';
-import { reusePortSupported, workerCount, WorkerGroup } from './workers/worker-group.js';
+import { createWorkerGroup, type WorkerGroup } from './workers/worker-group.js';
 
 /** The events a SmartProxy emits, each with its single argument. */
 export interface SmartProxyEvents {
@@ -103,11 +102,11 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.#limitReporter = new LimitReporter(this.#logger);
     this.#updateLog = new RouteUpdateLog(this.#logger);
     this.#acmePorts = [options.acme?.port ?? 80, ...(options.acme?.fallbackPorts ?? [])];
-    const group = (this.#group = options.workers === undefined ? undefined : this.#workerGroup(options, workerCount(options.workers)));
+    const group = (this.#group = options.workers === undefined ? undefined : createWorkerGroup(options.workers, options, this.#logger, () => renderPrometheus(this.getMetrics())));
     if (group !== undefined) this.#workerProblems = workerRouteProblems(options.routes);
     this.#certificates = new CertificateManager({
       logger: this.#logger,
-      acme: group === undefined || options.acme === undefined ? options.acme : { ...options.acme, challengeStore: mirroredChallengeStore(options.acme.challengeStore ?? new MemoryChallengeStore(), group) },
+      acme: group === undefined ? options.acme : acmeForWorkers(options.acme, group),
       mirror: group === undefined ? undefined : workerCertificateMirror(group, this.#logger),
       certProvisionFunction: options.certProvisionFunction,
       tls: options.tls,
@@ -425,21 +424,6 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
         this.#logger.error({ port, err: error }, 'restoring port references after a failed update');
       }
     }
-  }
-
-  #workerGroup(options: ISmartProxyOptions, count: number): WorkerGroup {
-    return new WorkerGroup({
-      count,
-      logger: this.#logger,
-      renderMetrics: () => renderPrometheus(this.getMetrics()),
-      settings: {
-        host: options.host,
-        tls: options.tls,
-        live: { timeouts: options.timeouts, limits: options.limits, trustedProxies: options.trustedProxies },
-        logLevel: (this.#logger.level as LogLevel | undefined) ?? 'info',
-        reusePort: reusePortSupported(),
-      },
-    });
   }
 
   /**

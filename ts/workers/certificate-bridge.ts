@@ -1,4 +1,5 @@
-import type { IChallengeStore } from '../certificates/challenge-store.js';
+import { MemoryChallengeStore, type IChallengeStore } from '../certificates/challenge-store.js';
+import type { IAcmeOptions } from '../options.js';
 import type { CertificateMirror } from '../certificates/certificate-manager.js';
 import type { Logger } from 'pino';
 import type { WorkerGroup } from './worker-group.js';
@@ -22,6 +23,11 @@ export function mirroredChallengeStore(inner: IChallengeStore, group: WorkerGrou
       await group.pushToken(token, undefined);
     },
   };
+}
+
+/** The acme option with its challenge store mirrored to the workers (the user's store, or a memory one, stays the source). */
+export function acmeForWorkers(acme: IAcmeOptions | undefined, group: WorkerGroup): IAcmeOptions | undefined {
+  return acme === undefined ? undefined : { ...acme, challengeStore: mirroredChallengeStore(acme.challengeStore ?? new MemoryChallengeStore(), group) };
 }
 
 /** Pushes every certificate the control plane installs, and every TLS-ALPN-01 answer, to the workers. */

@@ -52,7 +52,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { PortBindError, PortInUseError, WorkerError } from '../errors.js';
 import type { IMetrics } from '../metrics/metrics.js';
-import type { ILiveOptions } from '../options.js';
+import type { ILiveOptions, ISmartProxyOptions, LogLevel } from '../options.js';
 import type { IRouteConfig } from '../routing/types.js';
 import { SerialQueue } from '../util/serial-queue.js';
 import { emptyCounters, groupMetrics, retire } from './group-metrics.js';
@@ -77,6 +77,22 @@ export function reusePortSupported(version = process.versions.node, platform = p
   if (platform !== 'linux') return false;
   const [major = 0, minor = 0] = version.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** The group a SmartProxy with the `workers` option runs, set up from its options. */
+export function createWorkerGroup(workers: number | 'auto', options: ISmartProxyOptions, logger: Logger, renderMetrics: () => string): WorkerGroup {
+  return new WorkerGroup({
+    count: workerCount(workers),
+    logger,
+    renderMetrics,
+    settings: {
+      host: options.host,
+      tls: options.tls,
+      live: { timeouts: options.timeouts, limits: options.limits, trustedProxies: options.trustedProxies },
+      logLevel: logger.level as LogLevel,
+      reusePort: reusePortSupported(),
+    },
+  });
 }
 
 export interface WorkerGroupOptions {
