@@ -263,6 +263,8 @@ export class WorkerGroup {
     for (const timer of this.#timers) clearInterval(timer);
     for (const { socket } of this.#waiting.splice(0)) socket.destroy();
     this.#live.length = 0;
+    // A start() retried after a failed one must not hand its new workers a table that was never applied.
+    this.#current = undefined;
     await Promise.all(
       [...this.#all].map(async (worker) => {
         const deadline = setTimeout(() => worker.kill(), drainTimeoutMs + 2000);
