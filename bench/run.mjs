@@ -4,7 +4,7 @@
 // measures and how far to trust it.
 //
 //   node run.mjs [--quick] [--rounds N] [--seconds S] [--only a,b] [--contenders a,b]
-//                [--loadgen wrk|autocannon] [--idle N] [--soak-seconds S] [--profile] [--no-write]
+//                [--loadgen wrk|autocannon] [--idle N] [--soak-seconds S] [--profile] [--no-write] [--workers N]
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     'wait-quiet': { type: 'string' },
+    // Adds a row "smartproxy-workers<N>": the same proxy with the workers option, next to the single-process rows.
+    workers: { type: 'string' },
   },
 });
 
@@ -115,7 +117,7 @@ async function main() {
   ctx.backend = { http: b.http, https: b.https, child: b.child };
   commands.set('backend', 'node servers/backend.mjs <httpPort> <httpsPort> key.pem cert.pem');
 
-  const picked = contenders.filter((c) => !args.contenders || c.name === 'direct' || args.contenders.split(',').includes(c.name));
+  const picked = withWorkers(contenders).filter((c) => !args.contenders || c.name === 'direct' || args.contenders.split(',').includes(c.name.replace(/-workers\d+$/, '')));
   const live = [];
   for (const c of picked) {
     const a = c.available();
@@ -203,7 +205,7 @@ async function main() {
   if (targets.length) section('Targets (issue 11)');
   for (const t of targets) log(`  ${(t.ok === undefined ? 'report' : t.ok ? 'met' : 'MISSED').padEnd(6)} ${t.what}: ${t.measured}${t.peer ? ` (${t.peer})` : ''}`);
   if (!args['no-write']) {
-    writeFileSync(join(here, 'RESULTS.md'), md + keptSection(join(here, 'RESULTS.md'), '## TLS audit'));
+    writeFileSync(join(here, 'RESULTS.md'), md + keptSection(join(here, 'RESULTS.md'), '## TLS audit') + keptSection(join(here, 'RESULTS.md'), '## Workers'));
     log(`written to ${join(here, 'RESULTS.md')}`);
   }
   log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -500,4 +502,30 @@ function keptSection(file, heading) {
   if (start === -1) return '';
   const next = old.indexOf('\n## ', start + heading.length + 2);
   return old.slice(start, next === -1 ? undefined : next + 1);
+}
+
+/**
+ * --workers N: a second smartproxy contender started with `workers: N`
+ * (servers/smartproxy.mjs reads SMARTPROXY_BENCH_WORKERS). Its processes may
+ * use every core: pinned to the proxy's one core, N workers could only
+ * show their overhead, never their scaling. On a 2-core machine they share
+ * a core with the load generator, which the report must say next to the figure.
+ */
+function withWorkers(list) {
+  const n = Number(args.workers);
+  if (!args.workers) return list;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--workers wants a whole number, got ${args.workers}`);
+  const base = list.find((c) => c.name === 'smartproxy');
+  const cores = os.availableParallelism();
+  const variant = {
+    ...base,
+    name: `smartproxy-workers${n}`,
+    note: `this library with workers: ${n}, on every core (${cores}), the load generator included`,
+    start: (ctx, opts) => {
+      const all = ctx.pin.applied ? [ctx.pin.server[0], '-c', `0-${cores - 1}`] : [];
+      return base.start({ ...ctx, pin: { ...ctx.pin, server: ['env', `SMARTPROXY_BENCH_WORKERS=${n}`, ...all] } }, opts);
+    },
+  };
+  const at = list.indexOf(base);
+  return [...list.slice(0, at + 1), variant, ...list.slice(at + 1)];
 }

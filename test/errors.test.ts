@@ -16,6 +16,7 @@ import {
   RouteValidationError,
   SmartProxy,
   SmartProxyError,
+  WorkerError,
 } from '../ts/index.js';
 
 const samples: [SmartProxyError, string, string][] = [
@@ -29,6 +30,7 @@ const samples: [SmartProxyError, string, string][] = [
   [new CorruptStoreEntryError('a.test', 'meta.json is not JSON'), 'ERR_CORRUPT_STORE_ENTRY', 'CorruptStoreEntryError'],
   [new AcmeTimeoutError('https://ca.test/dir', 30_000), 'ERR_ACME_TIMEOUT', 'AcmeTimeoutError'],
   [new LeaseLostError('a.test', 'save'), 'ERR_LEASE_LOST', 'LeaseLostError'],
+  [new WorkerError('starting worker processes: worker 42 exited before it was ready', { pid: 42 }), 'ERR_WORKER', 'WorkerError'],
 ];
 
 t.test('each error class has its stable code and name, and is a SmartProxyError', async (t) => {

@@ -196,6 +196,18 @@ export class LeaseLostError extends SmartProxyError {
   }
 }
 
+/** A worker process (the `workers` option) could not start, or could not apply what the control plane sent it. */
+export class WorkerError extends SmartProxyError {
+  /** The worker's pid; undefined when it never started. */
+  readonly pid: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; pid?: number }) {
+    super('ERR_WORKER', message, options);
+    this.name = 'WorkerError';
+    this.pid = options?.pid;
+  }
+}
+
 /** Every code above, for documentation checks. */
 export const errorCodes = [
   'EADDRINUSE',
@@ -208,6 +220,7 @@ export const errorCodes = [
   'ERR_CORRUPT_STORE_ENTRY',
   'ERR_ACME_TIMEOUT',
   'ERR_LEASE_LOST',
+  'ERR_WORKER',
 ] as const;
 
 /** A stable error code. */

@@ -144,6 +144,13 @@ export interface ISmartProxyOptions {
   tls?: ITlsPolicy;
   /** Limits of HTTP/2 sessions; HTTP/2 itself is offered on every terminating route unless it sets `action.tls.http2: false`. */
   http2?: IHttp2Options;
+  /**
+   * Serve from this many worker processes ('auto': one per core, Node's
+   * availableParallelism()); this process stays the control plane (routes,
+   * certificates and ACME, metrics). Routes must then be plain data (no
+   * socketHandler). See the readme's "Workers". Default: unset, one process.
+   */
+  workers?: number | 'auto';
 }
 
 /** pino's level names; 'silent' turns logging off. */

@@ -5,7 +5,7 @@ import type { CertificateEvents } from './certificates/types.js';
 import { LiveSettings } from './config/live-settings.js';
 import { checkOptions, smartProxyOptions } from './config/option-schema.js';
 import { checkAgainst } from './config/schema.js';
-import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError } from './errors.js';
+import { InvalidOptionError, PortInUseError, ProxyStateError, RouteValidationError, type RouteProblem } from './errors.js';
 import { registerInternals } from './internals.js';
 import { proxyLogger } from './logger.js';
 import { MetricsCollector, type IMetrics } from './metrics/metrics.js';
@@ -16,7 +16,7 @@ import { LimitReporter } from './proxy/limit-reporter.js';
 import { PortManager } from './ports/port-manager.js';
 import { ConnectionRouter } from './proxy/connection-router.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
-import type { ProxyContext } from './proxy/context.js';
+import { dataPathContext } from './proxy/context.js';
 import { HttpFronts } from './proxy/http-front.js';
 import { UpstreamAgents } from './proxy/upstream-agents.js';
 import {
@@ -36,6 +36,9 @@ import type { IRouteGraph } from './routing/route-graph-types.js';
 import { RouteUpdateLog } from './routing/update-log.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
+import { acmeForWorkers, workerCertificateMirror } from './workers/certificate-bridge.js';
+import { internalRouteData, userRouteData, workerRouteProblems } from './workers/route-data.js';
+import { createWorkerGroup, type WorkerGroup } from './workers/worker-group.js';
 
 /** The events a SmartProxy emits, each with its single argument. */
 export interface SmartProxyEvents {
@@ -52,7 +55,9 @@ export interface SmartProxyEvents {
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-export { challengeRouteName } from './certificates/challenge-solvers.js';
+import { challengeRouteName } from './certificates/challenge-solvers.js';
+
+export { challengeRouteName };
 
 /**
  * The proxy: routes in, listeners out. Every change of routes is one
@@ -82,6 +87,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
+  /** The worker processes (`workers` option); undefined: this process serves everything, as always. */
+  readonly #group: WorkerGroup | undefined;
+  /** Routes given to the constructor that cannot go to workers, reported by start() like any invalid route. */
+  #workerProblems: RouteProblem[] = [];
 
   constructor(options: ISmartProxyOptions) {
     super();
@@ -92,9 +101,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const settings = (this.#settings = new LiveSettings(options));
     this.#limitReporter = new LimitReporter(this.#logger);
     this.#updateLog = new RouteUpdateLog(this.#logger);
+    const group = (this.#group = options.workers === undefined ? undefined : createWorkerGroup(options.workers, options, this.#logger, () => renderPrometheus(this.getMetrics())));
+    if (group !== undefined) this.#workerProblems = workerRouteProblems(options.routes);
     this.#certificates = new CertificateManager({
       logger: this.#logger,
-      acme: options.acme,
+      acme: group === undefined ? options.acme : acmeForWorkers(options.acme, group),
+      mirror: group === undefined ? undefined : workerCertificateMirror(group, this.#logger),
       certProvisionFunction: options.certProvisionFunction,
       sharedStore: options.store,
       tls: options.tls,
@@ -115,7 +127,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     });
     this.#http = new HttpFronts(ctx);
     const router = new ConnectionRouter(ctx, this.#http);
-    this.#ports = new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger });
+    this.#ports =
+      group === undefined
+        ? new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger })
+        : new PortManager({ host: options.host, onConnection: group.handOver, logger: this.#logger, pauseOnConnect: true, reusePort: group.reusePort ? 'hold' : undefined });
     this.#ports.on('port-bound', (event) => this.emit('port-bound', event));
     this.#ports.on('port-released', (event) => {
       this.#http.release(event.port);
@@ -140,11 +155,18 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     return this.#queue.run(async () => {
       if (this.#state !== 'new') throw new ProxyStateError(`start() called on a proxy that is ${this.#state}; create a new SmartProxy instead`);
       this.#state = 'starting';
+      if (this.#workerProblems.length > 0) {
+        this.#state = 'new';
+        throw new RouteValidationError(this.#workerProblems);
+      }
       try {
+        await this.#group?.start();
         await this.#apply(this.#routes, []);
         this.#state = 'running';
       } catch (error) {
         this.#state = 'new';
+        // No worker outlives a start() that failed: a later start() forks new ones.
+        await this.#group?.stop(0);
         throw error;
       }
     });
@@ -156,8 +178,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
    * previous routes serving untouched. Concurrent calls apply in call order.
    */
   updateRoutes(routes: IRouteConfig[]): Promise<void> {
+    // Checked on the caller's objects: a function is gone once captured as JSON.
+    const workerProblems = this.#group === undefined || !Array.isArray(routes) ? [] : workerRouteProblems(routes);
+    if (workerProblems.length > 0) return Promise.reject(new RouteValidationError(workerProblems));
     // Captured now: edits the caller makes after this call do not reach the table.
     const captured = this.#routeManager.capture(routes);
+    if (this.#state === 'new') this.#workerProblems = [];
     return this.#queue.run(async () => {
       if (this.#state === 'new') {
         // Validates as start() will (certificates included), so a bad route fails here, not at start().
@@ -187,6 +213,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     if (problems.length > 0) throw new InvalidOptionError(problems.map((p) => ({ option: p.path, message: p.message })));
     this.#settings.apply(options);
     if (options.logLevel !== undefined) this.#logger.level = options.logLevel;
+    this.#group?.setOptions(options).catch((error: unknown) => this.#logger.error({ err: error }, 'applying options in the workers'));
   }
 
   /** Adds or replaces an internal route (the ACME challenge responder), through the same transaction. */
@@ -221,11 +248,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   getMetrics(): IMetrics {
     const refCounts = new Map<number, number>();
     for (const port of this.#ports.getListeningPorts()) refCounts.set(port, this.#ports.getPortRefCount(port));
-    return this.#metrics.snapshot({
+    const own = this.#metrics.snapshot({
       refCounts,
       certificates: this.#certificates.listCertificates(),
       limitHits: this.#limitReporter.totals(),
     });
+    return this.#group === undefined ? own : this.#group.metrics(own);
   }
 
   /**
@@ -271,6 +299,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       await this.#ports.closeAll();
       // HTTP/2 clients are told first (GOAWAY), so they stop opening streams the drain would cut.
       this.#http.beginDrain();
+      await this.#group?.stop(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs);
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();
@@ -285,6 +314,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     if (certificateProblems.length > 0) throw new RouteValidationError(certificateProblems);
     const { gained, lost } = this.#portDelta(prepared);
     await this.#acquirePorts(gained, prepared.table);
+    await this.#applyInWorkers(prepared, gained);
     const before = this.#routeManager.table;
     this.#routeManager.commit(prepared);
     this.#routes = userRoutes;
@@ -334,6 +364,38 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   }
 
   /**
+   * With workers: stages the table in every worker and commits it there
+   * before this process commits, so updateRoutes() resolves only once every
+   * worker serves it. A worker that cannot take it (a bind failing in
+   * reusePort mode) rolls the whole update back, port references included.
+   */
+  async #applyInWorkers(prepared: PreparedRoutes, gained: Map<number, number>): Promise<void> {
+    if (this.#group === undefined) return;
+    let staged;
+    try {
+      staged = await this.#group.stage(userRouteData(prepared.userRoutes), internalRouteData(prepared.internalRoutes, challengeRouteName));
+    } catch (error) {
+      await this.#giveBack([...gained]);
+      if (error instanceof PortInUseError) {
+        const routes = prepared.table.routes.filter((r) => r.ports.includes(error.port)).map((r) => r.name);
+        throw new PortInUseError(error.port, { cause: error.cause, host: error.host, routes });
+      }
+      throw error;
+    }
+    await staged.commit();
+  }
+
+  async #giveBack(entries: [number, number][]): Promise<void> {
+    for (const [port, refs] of entries) {
+      try {
+        await this.#ports.removePort(port, refs);
+      } catch (error) {
+        this.#logger.error({ port, err: error }, 'restoring port references after a failed update');
+      }
+    }
+  }
+
+  /**
    * Takes the new references; on any failure gives back the ones taken and
    * rethrows, so nothing is half-applied. A PortInUseError is rethrown
    * naming the routes that wanted the port.
@@ -343,14 +405,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     const results = await Promise.allSettled(entries.map(([port, refs]) => this.#ports.addPort(port, refs)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure === undefined) return;
-    const undo = entries.filter((_, i) => results[i]!.status === 'fulfilled');
-    for (const [port, refs] of undo) {
-      try {
-        await this.#ports.removePort(port, refs);
-      } catch (error) {
-        this.#logger.error({ port, err: error }, 'restoring port references after a failed update');
-      }
-    }
+    await this.#giveBack(entries.filter((_, i) => results[i]!.status === 'fulfilled'));
     const reason: unknown = failure.reason;
     if (reason instanceof PortInUseError) {
       const routes = table.routes.filter((r) => r.ports.includes(reason.port)).map((r) => r.name);
@@ -359,32 +414,3 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     throw reason;
   }
 }
-
-type LiveFields = 'routes' | 'timeouts' | 'limits' | 'trustedProxies';
-
-/**
- * The data path's context. The route table and the live settings are
- * getters, read on every connection and request, so an update or
- * updateOptions() is one assignment and nothing holds a stale copy; the
- * data path sees the table only, never the RouteManager that changes it.
- */
-function dataPathContext(routes: RouteManager, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
-  return {
-    ...fixed,
-    routes: {
-      get table(): RouteTable {
-        return routes.table;
-      },
-    },
-    get timeouts() {
-      return settings.timeouts;
-    },
-    get limits() {
-      return settings.limits;
-    },
-    get trustedProxies() {
-      return settings.trustedProxies;
-    },
-  };
-}
-

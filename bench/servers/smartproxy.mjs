@@ -11,9 +11,14 @@ const c = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const backend = { host: '127.0.0.1', port: c.backendPort };
 const certificate = { key: readFileSync(c.key, 'utf8'), cert: readFileSync(c.cert, 'utf8') };
 
+// --workers N (or SMARTPROXY_BENCH_WORKERS, as run.mjs --workers sets it): the same proxy on N worker processes.
+const flag = process.argv.indexOf('--workers');
+const workers = flag > 0 ? Number(process.argv[flag + 1]) : process.env.SMARTPROXY_BENCH_WORKERS ? Number(process.env.SMARTPROXY_BENCH_WORKERS) : undefined;
+
 // One port per scenario, so each listener runs exactly one data path.
 const proxy = new SmartProxy({
   host: '127.0.0.1',
+  workers,
   routes: [
     { name: 'http', match: { ports: c.httpPort, domains: c.domain }, action: { type: 'forward', target: backend } },
     {

@@ -8,7 +8,7 @@ import type { Route } from '../routing/route.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ITlsPolicy } from '../routing/types.js';
 import { AcmeIssuer, letsEncryptProduction, letsEncryptStaging } from './acme-issuer.js';
-import type { CertProvisionFunction, EmitCertificateEvent, ICertificateStatus } from './types.js';
+import type { CertificateMirror, CertProvisionFunction, EmitCertificateEvent, ICertificateStatus } from './types.js';
 import { MemoryChallengeStore } from './challenge-store.js';
 import { ChallengeSolvers, type InternalRouteControl } from './challenge-solvers.js';
 import { FileCertificateStore } from './file-store.js';
@@ -27,6 +27,8 @@ export type { CertificateEvents, CertificateSource, CertProvisionFunction, ICert
 /** Default bound on each request to the ACME CA: 30 s. */
 export const defaultAcmeTimeoutMs = 30_000;
 
+export type { CertificateMirror } from './types.js';
+
 export interface CertificateManagerOptions {
   logger: Logger;
   acme?: IAcmeOptions;
@@ -38,6 +40,8 @@ export interface CertificateManagerOptions {
   emit?: EmitCertificateEvent;
   /** State shared with other instances (the `store` option); supplies the certificate and challenge stores. */
   sharedStore?: ISharedStore;
+  /** Where certificates and TLS-ALPN-01 answers are served besides this process (the worker processes). */
+  mirror?: CertificateMirror;
 }
 
 /**
@@ -80,6 +84,7 @@ export class CertificateManager implements SecureContextSource {
       acmePorts: [acme?.port ?? 80, ...(acme?.fallbackPorts ?? [])],
       routes: options.internalRoutes,
       policy: this.#policies.global,
+      mirror: options.mirror,
     });
     if (acme !== undefined) {
       this.#issuer = new AcmeIssuer({
@@ -109,6 +114,7 @@ export class CertificateManager implements SecureContextSource {
       emit: options.emit ?? (() => undefined),
       policy: this.#policies.global,
       lockRequired: shared !== undefined,
+      mirror: options.mirror,
     });
     if (shared !== undefined) this.#share(shared);
   }

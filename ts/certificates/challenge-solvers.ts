@@ -1,5 +1,6 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { secureContextPolicyOptions, type ResolvedTlsPolicy } from '../proxy/tls/policy.js';
+import type { CertificateMirror } from './types.js';
 import type { Logger } from 'pino';
 import { PortInUseError } from '../errors.js';
 import type { InternalRoute } from '../routing/route-manager.js';
@@ -30,6 +31,8 @@ export interface ChallengeSolversOptions {
   routes?: InternalRouteControl;
   /** The proxy-wide TLS policy the TLS-ALPN-01 answers are served under. */
   policy: ResolvedTlsPolicy;
+  /** The worker processes: a TLS-ALPN-01 answer is validated only once every one serves it. */
+  mirror?: CertificateMirror;
 }
 
 /**
@@ -105,6 +108,7 @@ export class ChallengeSolvers {
       },
       addAlpnCertificate: async (domain, keyPem, certPem) => {
         this.#alpn.set(domain, createSecureContext({ key: keyPem, cert: certPem, ...secureContextPolicyOptions(this.#options.policy) }));
+        await this.#options.mirror?.alpnCertificate(domain, { key: keyPem, cert: certPem });
         const shared = this.#alpnStore;
         if (shared === undefined) return;
         await shared.setAlpn(domain, { key: keyPem, cert: certPem });
@@ -112,6 +116,7 @@ export class ChallengeSolvers {
       },
       removeAlpnCertificate: async (domain) => {
         this.#alpn.delete(domain);
+        await this.#options.mirror?.alpnCertificate(domain, undefined);
         await this.#alpnStore?.deleteAlpn(domain);
       },
     };

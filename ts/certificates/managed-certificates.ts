@@ -1,6 +1,7 @@
 import type { SecureContext } from 'node:tls';
 import type { ResolvedTlsPolicy } from '../proxy/tls/policy.js';
 import { SecureContextCache } from './secure-context-cache.js';
+import type { CertificateMirror } from './types.js';
 import type { Logger } from 'pino';
 import { CertificateError, LeaseLostError } from '../errors.js';
 import type { AcmeIssuer } from './acme-issuer.js';
@@ -28,6 +29,8 @@ export interface ManagedCertificatesOptions {
   policy: ResolvedTlsPolicy;
   /** The store is shared across machines: an order never runs without the name's lock. Default: false. */
   lockRequired?: boolean;
+  /** Told of every certificate this process starts serving, so the worker processes serve it too. */
+  mirror?: CertificateMirror;
 }
 
 interface Managed {
@@ -321,6 +324,7 @@ export class ManagedCertificates {
     // Built now under the global policy, so a PEM that does not load fails the order, not a later handshake.
     this.#contexts.get(certificate, this.#options.policy);
     entry.certificate = certificate;
+    this.#options.mirror?.certificateInstalled(entry.domain, certificate);
     this.#contexts.retain([...this.#managed.values()].flatMap((m) => (m.certificate === undefined ? [] : [m.certificate])));
     this.#watchExpiry(entry, certificate);
   }

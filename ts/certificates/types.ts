@@ -3,6 +3,7 @@
  * the option and view types can name them without importing implementation.
  */
 import type { IStaticCertificate } from '../routing/types.js';
+import type { IStoredCertificate } from './store.js';
 
 /** Where a served certificate came from. */
 export type CertificateSource = 'static' | 'acme' | 'custom';
@@ -34,3 +35,13 @@ export interface CertificateEvents {
 
 /** How the certificate parts raise an event on the proxy. */
 export type EmitCertificateEvent = <E extends keyof CertificateEvents>(event: E, payload: CertificateEvents[E]) => void;
+
+/**
+ * Where certificates and TLS-ALPN-01 answers are served besides this
+ * process (the worker processes of the `workers` option). The ALPN push is
+ * awaited, so the CA is told to validate only once every server has it.
+ */
+export interface CertificateMirror {
+  certificateInstalled(domain: string, certificate: IStoredCertificate): void;
+  alpnCertificate(domain: string, pem: { key: string; cert: string } | undefined): Promise<void>;
+}

@@ -104,6 +104,7 @@ export const smartProxyOptions: OptionGroup = {
   limits: group(limitOptions, { live: true }),
   tls: group(tlsOptions),
   http2: group(http2Options),
+  workers: field("a whole number of worker processes from 1 to 256, or 'auto'", (v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 256)),
 };
 
 /** Every problem with a set of SmartProxy options (or a config file's contents), at every depth. */

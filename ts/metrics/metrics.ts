@@ -24,6 +24,16 @@ export interface ICertificateMetrics {
   expiryDate?: Date;
 }
 
+/** One live worker process's own counters (`workers` option); `activeConnections` is its open connections now. */
+export interface IWorkerMetrics {
+  pid: number;
+  requests: number;
+  activeConnections: number;
+  totalConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 export interface IMetrics extends ITrafficCounters {
   routes: Record<string, ITrafficCounters>;
   ports: Record<string, IPortMetrics>;
@@ -31,6 +41,8 @@ export interface IMetrics extends ITrafficCounters {
   /** Clients turned away or cut off, by limit (see LimitName); a limit never hit is absent. */
   limitHits: Partial<Record<LimitName, number>>;
   uptimeSeconds: number;
+  /** With the `workers` option: each live worker, in start order (counters at most a quarter second old). Absent otherwise. */
+  workers?: IWorkerMetrics[];
 }
 
 function counters(): ITrafficCounters {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { bindError, classifyConflict, type ConflictKind } from './bind-error.js';
 import { RefCountPool } from './ref-count-pool.js';
@@ -15,6 +15,15 @@ export interface PortManagerOptions {
   /** Called for every accepted connection; the listener itself knows nothing of routes. */
   onConnection: (socket: Socket, port: number) => void;
   logger: Logger;
+  /** Accept sockets without reading from them (they are handed to a worker process). Default: false. */
+  pauseOnConnect?: boolean;
+  /**
+   * SO_REUSEPORT (Node >= 22.12, Linux), for worker processes sharing a port.
+   * 'hold': check the port is free with an exclusive bind first (so another
+   * program's port is still a PortInUseError), then bind so workers can join.
+   * 'join': bind beside the holder. Default: exclusive, no reuse.
+   */
+  reusePort?: 'hold' | 'join';
 }
 
 /**
@@ -86,10 +95,24 @@ export class PortManager extends EventEmitter<PortEvents> {
     await Promise.all(this.#pool.keys().map((port) => this.removePort(port, this.#pool.count(port))));
   }
 
-  #bind(port: number): Promise<Server> {
-    const { host, onConnection, logger } = this.#options;
+  async #bind(port: number): Promise<Server> {
+    const { host, reusePort } = this.#options;
+    // A reusePort socket would silently share a port another program of this user holds with reusePort: ask first.
+    if (reusePort === 'hold') {
+      const probe = await this.#listen(port, createServer(), { port, host, exclusive: true });
+      await new Promise((resolve) => probe.close(resolve));
+    }
+    const server = createServer({ noDelay: true, pauseOnConnect: this.#options.pauseOnConnect === true });
+    const options = reusePort === undefined ? { port, host, exclusive: true } : { port, host, exclusive: true, reusePort: true };
+    await this.#listen(port, server, options);
+    this.#serve(server, port);
+    return server;
+  }
+
+  /** Listens, turning a failure into the typed error (and closing the server). */
+  #listen(port: number, server: Server, options: ListenOptions): Promise<Server> {
+    const { host, logger } = this.#options;
     return new Promise((resolve, reject) => {
-      const server = createServer({ noDelay: true });
       const onListenError = (error: Error) => {
         server.close();
         const conflict = this.classifyConflict(error, port);
@@ -97,18 +120,22 @@ export class PortManager extends EventEmitter<PortEvents> {
         reject(bindError(port, error, host));
       };
       server.once('error', onListenError);
-      server.listen({ port, host, exclusive: true }, () => {
+      server.listen(options, () => {
         server.off('error', onListenError);
-        // After listening, errors are accept() failures (EMFILE, …): log, keep serving.
-        server.on('error', (error) => logger.error({ port, err: error }, 'listener error'));
-        server.on('connection', (socket) => onConnection(socket, port));
-        const bound = server.address();
-        const address = typeof bound === 'object' && bound !== null ? bound.address : (host ?? '::');
-        logger.info({ port, address }, `port bound: ${address.includes(':') ? `[${address}]` : address}:${port}`);
-        this.emit('port-bound', { port });
         resolve(server);
       });
     });
+  }
+
+  #serve(server: Server, port: number): void {
+    const { host, onConnection, logger } = this.#options;
+    // After listening, errors are accept() failures (EMFILE, …): log, keep serving.
+    server.on('error', (error) => logger.error({ port, err: error }, 'listener error'));
+    server.on('connection', (socket) => onConnection(socket, port));
+    const bound = server.address();
+    const address = typeof bound === 'object' && bound !== null ? bound.address : (host ?? '::');
+    logger.info({ port, address }, `port bound: ${address.includes(':') ? `[${address}]` : address}:${port}`);
+    this.emit('port-bound', { port });
   }
 
   #close(server: Server, port: number): void {

@@ -9,6 +9,7 @@ import type { IpMatcher } from '../routing/ip-matcher.js';
 import type { Route } from '../routing/route.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ConnectionTracker } from './connection-tracker.js';
+import type { LiveSettings } from '../config/live-settings.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 
 /** Where terminating routes get their certificates; the CertificateManager implements it. */
@@ -53,3 +54,32 @@ export interface ProxyContext {
 export function routeTimeout(ctx: ProxyContext, route: Route, name: keyof IRouteTimeouts): number {
   return route.config.timeouts?.[name] ?? ctx.timeouts[name];
 }
+
+type LiveFields = 'routes' | 'timeouts' | 'limits' | 'trustedProxies';
+
+/**
+ * The data path's context. The route table and the live settings are
+ * getters, read on every connection and request, so an update or
+ * updateOptions() is one assignment and nothing holds a stale copy; the
+ * data path sees the table only, never the RouteManager that changes it.
+ */
+export function dataPathContext(routes: { readonly table: RouteTable }, settings: LiveSettings, fixed: Omit<ProxyContext, LiveFields>): ProxyContext {
+  return {
+    ...fixed,
+    routes: {
+      get table(): RouteTable {
+        return routes.table;
+      },
+    },
+    get timeouts() {
+      return settings.timeouts;
+    },
+    get limits() {
+      return settings.limits;
+    },
+    get trustedProxies() {
+      return settings.trustedProxies;
+    },
+  };
+}
+

@@ -1,0 +1,148 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { FromWorker, ToWorker, WorkerCounters, WorkerFailure } from './protocol.js';
+
+/** Messages that are acknowledged: everything but the two fire-and-forget ones. */
+export type Request = Exclude<ToWorker, { type: 'group-metrics' } | { type: 'connection' }>;
+type Unsent<M> = M extends { id: number } ? Omit<M, 'id'> : never;
+export type RequestBody = Unsent<Request>;
+
+/** A worker answered a message with an error. */
+export class WorkerRequestError extends Error {
+  readonly failure: WorkerFailure;
+  readonly pid: number;
+  constructor(pid: number, failure: WorkerFailure) {
+    super(`worker ${pid}: ${failure.message}`);
+    this.failure = failure;
+    this.pid = pid;
+  }
+}
+
+/**
+ * The worker entry beside this module: worker-main.js in dist/, or
+ * worker-main.ts when the package runs from source under tsx (the tests),
+ * which the child then loads through tsx as well.
+ */
+function workerEntry(): { file: string; execArgv: string[] } {
+  const here = import.meta.url;
+  const ts = here.endsWith('.ts');
+  const file = fileURLToPath(new URL(ts ? './worker-main.ts' : './worker-main.js', here));
+  if (!ts) return { file, execArgv: [] };
+  let tsx = 'tsx';
+  try {
+    tsx = import.meta.resolve('tsx');
+  } catch {
+    // resolved from the working directory then
+  }
+  return { file, execArgv: [`--import=${tsx}`] };
+}
+
+/**
+ * One worker process seen from the control plane: requests with ids and
+ * their acknowledgements, connections handed over, the counters it last
+ * reported. A request to a worker that exits rejects instead of hanging.
+ */
+export class WorkerHandle {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** When it was forked (Date.now()). */
+  readonly startedAt = Date.now();
+  /** The counters it last reported (zero until the first report). */
+  counters: WorkerCounters | undefined;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<void>;
+  #nextId = 1;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  #gone = false;
+  /**
+   * Sockets given to child.send() whose send has not completed. Node sends
+   * one handle at a time and queues the rest; when the child dies the queue
+   * is dropped without calling back, which would strand those clients. So
+   * on exit each is given back (onFailed) to go to another worker.
+   */
+  readonly #handing = new Set<{ onFailed: () => void }>();
+
+  constructor(onLog: (line: string) => void) {
+    const entry = workerEntry();
+    // stdio inherited: a worker that fails before its logger exists still says why on stderr.
+    this.child = fork(entry.file, [], { execArgv: entry.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    this.pid = this.child.pid ?? 0;
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    void this.exited.then(() => {
+      this.#gone = true;
+      for (const entry of this.#handing) entry.onFailed();
+      this.#handing.clear();
+      for (const { reject } of this.#pending.values()) reject(new Error(`worker ${this.pid} exited`));
+      this.#pending.clear();
+    });
+    this.ready = new Promise((resolve, reject) => {
+      const onMessage = (message: FromWorker) => {
+        if (message.type !== 'ready') return;
+        this.child.off('message', onMessage);
+        resolve();
+      };
+      this.child.on('message', onMessage);
+      void this.exited.then(() => reject(new Error(`worker ${this.pid} exited before it was ready`)));
+    });
+    this.ready.catch(() => undefined);
+    this.child.on('message', (message: FromWorker) => {
+      if (message.type === 'ack') this.#settle(message.id, message.error);
+      else if (message.type === 'metrics') this.counters = message.counters;
+      else if (message.type === 'log') onLog(message.line);
+    });
+    // An IPC write to a worker that just died: its exit handler does the cleanup.
+    this.child.on('error', () => undefined);
+  }
+
+  get alive(): boolean {
+    return !this.#gone;
+  }
+
+  /** Whether its IPC channel is open (false as soon as it dies, before 'exit'). */
+  get connected(): boolean {
+    return !this.#gone && this.child.connected;
+  }
+
+  /** Sends a message and resolves when the worker has applied it. */
+  request(body: RequestBody): Promise<void> {
+    if (this.#gone) return Promise.reject(new Error(`worker ${this.pid} exited`));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.child.send({ ...body, id } as ToWorker, (error) => {
+        if (error) this.#settle(id, { code: undefined, message: error.message });
+      });
+    });
+  }
+
+  /** Sends without waiting for an answer (group metrics). */
+  notify(message: Extract<ToWorker, { type: 'group-metrics' }>): void {
+    if (!this.#gone && this.child.connected) this.child.send(message, (error) => void error);
+  }
+
+  /** Hands an accepted socket to the worker; this process's copy is closed once it is sent (onFailed: it was not). */
+  handOver(socket: Socket, port: number, onFailed: () => void): void {
+    const entry = { onFailed };
+    this.#handing.add(entry);
+    // keepOpen: this process closes its copy itself once the descriptor is on its way. Without it Node
+    // keeps the copy until the child acknowledges, and a child killed before that strands the client.
+    this.child.send({ type: 'connection', port } satisfies ToWorker, socket, { keepOpen: true }, (error) => {
+      this.#handing.delete(entry);
+      if (error) onFailed();
+      else socket.destroy();
+    });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (!this.#gone) this.child.kill(signal);
+  }
+
+  #settle(id: number, error: WorkerFailure | undefined): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    if (error === undefined) pending.resolve();
+    else pending.reject(new WorkerRequestError(this.pid, error));
+  }
+}
