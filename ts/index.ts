@@ -1,8 +1,8 @@
 export { SmartProxy, type SmartProxyEvents } from './smart-proxy.js';
 export type { IPortManagerView, ICertificateManagerView, IRouteManagerView } from './public-views.js';
-export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions, ILiveOptions, LogLevel, LimitName } from './options.js';
+export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions, ILiveOptions, LogLevel, LimitName, IProxyProtocolOptions } from './options.js';
 export { limitNames } from './options.js';
-export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics } from './metrics/metrics.js';
+export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics, IUpstreamMetrics } from './metrics/metrics.js';
 export type { ICertificateStatus, CertProvisionFunction, CertificateSource, CertificateEvents } from './certificates/types.js';
 export type { ICertificateStore, IStoredCertificate } from './certificates/store.js';
 export { FileCertificateStore } from './certificates/file-store.js';
@@ -14,6 +14,11 @@ export type {
   IRouteMatch,
   IRouteAction,
   IRouteTarget,
+  IRouteTargetEndpoint,
+  ILoadBalancing,
+  IHealthCheck,
+  IRouteHeaders,
+  ProxyProtocolVersion,
   IRouteTls,
   ITlsPolicy,
   IUpstreamTls,

@@ -30,7 +30,7 @@ import {
 } from './public-views.js';
 import type { RequestHandler } from './routing/route.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
-import type { RouteTable } from './routing/route-table.js';
+import { RouteTable } from './routing/route-table.js';
 import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
 import type { IRouteConfig } from './routing/types.js';
 import { buildRouteGraph, idlePorts } from './routing/route-graph.js';
@@ -38,6 +38,9 @@ import type { IRouteGraph } from './routing/route-graph-types.js';
 import { RouteUpdateLog } from './routing/update-log.js';
 import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
+import { AccessLog } from './proxy/access-log.js';
+import { syncHealthChecks, upstreamMetrics } from './proxy/balancer/registry.js';
+import { compileIpMatcher } from './routing/ip-matcher.js';
 
 /** The events a SmartProxy emits, each with its single argument. */
 export interface SmartProxyEvents {
@@ -81,6 +84,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #limitReporter: LimitReporter;
   readonly #acmePorts: number[];
   readonly #updateLog: RouteUpdateLog;
+  readonly #accessLog: AccessLog | undefined;
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
@@ -107,7 +111,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
       emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
     });
+    this.#accessLog = options.accessLog === undefined || options.accessLog === false ? undefined : new AccessLog(options.accessLog, options.logger);
     const ctx = dataPathContext(this.#routeManager, settings, {
+      accessLog: this.#accessLog,
+      proxyProtocol: options.proxyProtocol === undefined ? undefined : compileIpMatcher(options.proxyProtocol.allowFrom),
       logger: this.#logger,
       certificates: this.#certificates,
       tracker: this.#tracker,
@@ -229,6 +236,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       refCounts,
       certificates: this.#certificates.listCertificates(),
       limitHits: this.#limitReporter.totals(),
+      upstreams: upstreamMetrics(this.#routeManager.table),
     });
   }
 
@@ -276,6 +284,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();
+      syncHealthChecks(this.#routeManager.table, RouteTable.empty, this.#logger);
+      this.#accessLog?.flush();
       this.#state = 'stopped';
       this.#logger.info('stopped');
     });
@@ -289,6 +299,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     await this.#acquirePorts(gained, prepared.table);
     const before = this.#routeManager.table;
     this.#routeManager.commit(prepared);
+    // Health checks follow the live table: new routes start theirs, dropped ones stop.
+    syncHealthChecks(before, prepared.table, this.#logger);
     this.#routes = userRoutes;
     // The new table is live from here: a port that fails to let go is logged, not
     // reported as a failed update, and the other orphans are still released.

@@ -1,5 +1,19 @@
 import type { LimitName } from '../options.js';
 
+/** One upstream target of a forward route, as getMetrics() shows it. */
+export interface IUpstreamMetrics {
+  /** `host:port` as configured. */
+  target: string;
+  /** The active health check's verdict (true when the route has no check). */
+  healthy: boolean;
+  /** Passively ejected after repeated failures, for now. */
+  ejected: boolean;
+  /** Connections or requests in flight to it. */
+  activeConnections: number;
+  /** Connect failures and resets since the route went live. */
+  failures: number;
+}
+
 /** Traffic counters of one route or one port. Counters only grow; `active` goes up and down. */
 export interface ITrafficCounters {
   activeConnections: number;
@@ -27,6 +41,8 @@ export interface IMetrics extends ITrafficCounters {
   certificates: ICertificateMetrics[];
   /** Clients turned away or cut off, by limit (see LimitName); a limit never hit is absent. */
   limitHits: Partial<Record<LimitName, number>>;
+  /** Each forward route's targets by route name: health, ejection, in flight, failures. */
+  upstreams: Record<string, IUpstreamMetrics[]>;
   uptimeSeconds: number;
 }
 
@@ -99,7 +115,7 @@ export class MetricsCollector {
     this.total.requests++;
   }
 
-  snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Partial<Record<LimitName, number>> }): IMetrics {
+  snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Partial<Record<LimitName, number>>; upstreams?: Record<string, IUpstreamMetrics[]> }): IMetrics {
     const routes: Record<string, ITrafficCounters> = {};
     for (const [name, c] of this.#routes) routes[name] = { ...c };
     const ports: Record<string, IPortMetrics> = {};
@@ -113,6 +129,7 @@ export class MetricsCollector {
       ports,
       certificates: extra.certificates,
       limitHits: extra.limitHits,
+      upstreams: extra.upstreams ?? {},
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
     };
   }

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { unmapIPv4 } from '../routing/ip-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { PortTable } from '../routing/route-table.js';
 import { routeTimeout, type ProxyContext } from './context.js';
@@ -10,6 +9,10 @@ import { runSocketHandler } from './socket-handler.js';
 import { forwardTcp } from './tcp-forward.js';
 import { sendAlertAndClose } from './tls/alerts.js';
 import { terminateTls } from './tls/terminate.js';
+import { clientAddress, inheritClientAddress, setProxiedAddress } from './proxy-protocol/client-address.js';
+import { startsLikeProxyHeader } from './proxy-protocol/header.js';
+import { readProxyHeader, type ReadResult } from './proxy-protocol/reader.js';
+import { unmapIPv4 } from '../routing/ip-matcher.js';
 
 const httpAlpn = ['http/1.1'];
 
@@ -33,6 +36,28 @@ export class ConnectionRouter {
       this.#ctx.logger.debug({ port, err: error.message }, 'client socket error');
       socket.destroy();
     });
+    // ---- PROXY protocol: a trusted balancer's header comes before anything else is read ----
+    const allowFrom = this.#ctx.proxyProtocol;
+    if (allowFrom !== undefined && allowFrom.matches(unmapIPv4(socket.remoteAddress ?? ''))) {
+      readProxyHeader(socket, this.#ctx.timeouts.clientHelloMs, (result, rest) => this.#afterProxyHeader(socket, port, result, rest));
+      return;
+    }
+    this.#accept(socket, port);
+  };
+
+  /** A trusted peer's header was read: its client address is the client from now on, or the connection is refused. */
+  #afterProxyHeader(socket: Socket, port: number, result: ReadResult, rest: Buffer | undefined): void {
+    if (result.kind !== 'ok') {
+      if (result.kind === 'timeout') this.#ctx.limitReporter.hit('timeouts.clientHelloMs', { port });
+      this.#ctx.logger.debug({ port, reason: result.kind === 'invalid' ? result.reason : result.kind }, 'refusing a connection without a valid PROXY protocol header');
+      return void socket.destroy();
+    }
+    if (result.address !== undefined) setProxiedAddress(socket, result.address);
+    if (rest !== undefined) socket.unshift(rest);
+    if (!socket.destroyed) this.#accept(socket, port);
+  }
+
+  #accept(socket: Socket, port: number): void {
     const ctx = this.#ctx;
     if (!this.#admitClient(socket, port)) return;
     const table = ctx.routes.table.ports.get(port);
@@ -43,7 +68,7 @@ export class ConnectionRouter {
     } else {
       this.#plain(socket, port, table, undefined);
     }
-  };
+  }
 
   /**
    * Connection-level limits, checked before a byte is read: the global cap,
@@ -95,6 +120,8 @@ export class ConnectionRouter {
 
   /** A connection that is not TLS: HTTP if the port parses HTTP, otherwise matched at once as TCP. */
   #plain(socket: Socket, port: number, table: PortTable, peeked: Buffer | undefined): void {
+    // A PROXY header from a peer not in proxyProtocol.allowFrom is a forged client address: refused.
+    if (this.#ctx.proxyProtocol !== undefined && peeked !== undefined && startsLikeProxyHeader(peeked)) return void socket.destroy();
     if (table.http !== undefined) {
       // The fast engine takes it; it hands anything unusual to Node's server itself.
       this.#http.accept(port, socket, peeked);
@@ -136,7 +163,9 @@ export class ConnectionRouter {
       return sendAlertAndClose(socket, 'internal_error');
     }
     terminateTls(ctx, socket, peeked, secureContext, isHandler ? undefined : httpAlpn, (tlsSocket) => {
+      if (isHandler) inheritClientAddress(tlsSocket, socket);
       if (isHandler) return runSocketHandler(ctx, route, tlsSocket, port, clientIp, serverName);
+      inheritClientAddress(tlsSocket, socket);
       rememberSniRoute(tlsSocket, route, serverName);
       this.#http.accept(port, tlsSocket);
     });
@@ -147,6 +176,7 @@ export class ConnectionRouter {
     if (!this.#admit(socket, route, clientIp)) return;
     switch (route.action.type) {
       case 'forward':
+        if (this.#ctx.accessLog !== undefined) this.#ctx.accessLog.trackConnection(socket, route.name, port, serverName);
         return forwardTcp(this.#ctx, route, socket, port, peeked);
       case 'socket-handler':
         if (peeked !== undefined) socket.unshift(peeked);
@@ -191,6 +221,7 @@ function limitLifetime(socket: Socket, ms: number): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** The client's address: a PROXY header's when a trusted balancer sent one (see proxy-protocol/client-address.ts). */
 function clientIpOf(socket: Socket): string {
-  return unmapIPv4(socket.remoteAddress ?? '');
+  return clientAddress(socket);
 }

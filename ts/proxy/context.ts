@@ -10,6 +10,7 @@ import type { Route } from '../routing/route.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ConnectionTracker } from './connection-tracker.js';
 import type { UpstreamAgents } from './upstream-agents.js';
+import type { AccessLog } from './access-log.js';
 
 /** Where terminating routes get their certificates; the CertificateManager implements it. */
 export interface SecureContextSource {
@@ -41,6 +42,10 @@ export interface ProxyContext {
   readonly clientLimits: ClientLimits;
   readonly limitReporter: LimitReporter;
   readonly metrics: MetricsCollector;
+  /** Where access log records go; undefined when the access log is off (the default). */
+  readonly accessLog: AccessLog | undefined;
+  /** Peers whose connections must start with a PROXY protocol header; undefined when the option is off. */
+  readonly proxyProtocol: IpMatcher | undefined;
   /** The Prometheus text a `metrics` route serves. */
   renderMetrics(): string;
 }

@@ -3,8 +3,12 @@ import type { Route } from '../../routing/route.js';
 import { routeTimeout, type ProxyContext } from '../context.js';
 import { matchRequest } from '../http-handler.js';
 import { admitRequest, closesAfterResponse, finishRequest } from '../http/admission.js';
-import { failureStatus, isRetryable, isStaleConnectionError, type UpstreamFailure } from '../http/upstream-failure.js';
-import { pickTarget } from '../route-target.js';
+import { exhaustedFailure, failureStatus, isRetryable, isStaleConnectionError, retryAfterSeconds, type UpstreamFailure } from '../http/upstream-failure.js';
+import type { ForwardedFacts } from '../forwarded-headers.js';
+import { upstreamPort, type Upstream } from '../balancer/upstream.js';
+import { noteUpstream, noteUpstreamResponse } from '../access-log.js';
+import { connectionEnds } from '../proxy-protocol/client-address.js';
+import { buildProxyHeader } from '../proxy-protocol/header.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -88,6 +92,14 @@ export class FastConnection implements UpstreamOwner {
   readonly #pieces: Buffer[] = [];
   #resStarted = false;
   #closeAfter = false;
+  // ---- balancer: the exchange's target, the ones it failed on, and body bytes a failed connect must replay ----
+  #facts: ForwardedFacts | undefined;
+  #target: Upstream | undefined;
+  readonly #tried: Upstream[] = [];
+  #connected = false;
+  #unsent: Buffer[] = [];
+  /** The status the client was answered, for the access log. */
+  #status = 0;
 
   constructor(front: ConnectionOwner, ctx: ProxyContext, socket: Socket, port: number, peeked: Buffer | undefined) {
     this.#front = front;
@@ -164,7 +176,7 @@ export class FastConnection implements UpstreamOwner {
     const head = parseRequestHead(buf, 0, this.#ctx.limits.maxHeaderBytes);
     if (head === 'incomplete') return;
     if (head === 'handover' || head === 'invalid') return this.#handover();
-    const req = { url: head.target as string | undefined, httpVersion: '1.1', headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
+    const req = { url: head.target as string | undefined, method: head.method, httpVersion: '1.1', headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
     const matched = matchRequest(this.#ctx, this.#port, req);
     if ('status' in matched) return this.#refuse(head, matched.status, matched.detail);
     const route = matched.route;
@@ -178,15 +190,21 @@ export class FastConnection implements UpstreamOwner {
     this.#resHead = undefined;
     this.#resBuf = undefined;
     this.#closeAfter = head.close;
-    const target = pickTarget(route, this.#port);
-    this.#host = target.host;
-    this.#targetPort = target.port;
-    this.#key = `${target.host}:${target.port}`;
+    this.#status = 0;
+    this.#facts = matched.facts;
+    this.#tried.length = 0;
+    const target = route.state.balancer!.select(matched.facts.clientIp);
     this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
     const framing = head.framing;
     const hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
     this.#mayRetry = isRetryable(head.method, hasBody);
     this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
+    if (target === undefined) {
+      this.#reqDone = !hasBody;
+      this.#phase = Phase.Wait;
+      return this.#fail('no-target', 'no upstream target is available');
+    }
+    this.#setTarget(target);
     this.#send(this.#front.pool.take(this.#key));
     if (!hasBody) {
       this.#requestEnded();
@@ -200,6 +218,25 @@ export class FastConnection implements UpstreamOwner {
     }
   }
 
+  /**
+   * The exchange goes to `target`: counted in flight there (least-connections);
+   * pooled by host:port, or also by client when the target gets a PROXY
+   * header, since a header names one client and a pooled socket keeps it.
+   */
+  #setTarget(target: Upstream): void {
+    const balancer = this.#route!.state.balancer!;
+    if (this.#target !== undefined) balancer.release(this.#target);
+    balancer.acquire(target);
+    this.#target = target;
+    this.#host = target.host;
+    this.#targetPort = upstreamPort(target, this.#port);
+    this.#key = `${target.host}:${this.#targetPort}`;
+    if (target.proxyProtocol !== undefined) {
+      const ends = connectionEnds(this.#socket);
+      this.#key += `|${target.proxyProtocol}|${ends.clientIp}:${ends.clientPort}`;
+    }
+  }
+
   /** Writes the request head to a pooled socket, or to a new connection when there is none. */
   #send(pooled: Socket | undefined): void {
     const route = this.#route!;
@@ -207,12 +244,17 @@ export class FastConnection implements UpstreamOwner {
     if (pooled !== undefined) {
       upstream = lease(pooled, this);
       this.#reused = true;
+      this.#connected = true;
     } else {
       upstream = connectUpstream(this.#host, this.#targetPort, this.#front.pool, this);
       this.#reused = false;
+      this.#connected = false;
       this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'));
+      const version = this.#target!.proxyProtocol;
+      if (version !== undefined) upstream.write(buildProxyHeader(version, connectionEnds(this.#socket)));
     }
     this.#upstream = upstream;
+    if (this.#ctx.accessLog !== undefined) noteUpstream(this.#socket, this.#target!.key);
     upstream.setTimeout(routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#upstreamHead, 'latin1');
   }
@@ -222,8 +264,35 @@ export class FastConnection implements UpstreamOwner {
     const upstream = this.#upstream;
     if (upstream === undefined) return;
     this.#dropUpstream();
-    this.#fail('connect-timeout', 'upstream connect timed out');
+    this.#failover('connect-timeout', 'upstream connect timed out');
   };
+
+  /** Body bytes go upstream; until the connection is up they are kept too, so a failover can replay them. */
+  #writeUpstream(piece: Buffer): boolean {
+    if (!this.#connected) this.#unsent.push(piece);
+    return this.#upstream!.write(piece);
+  }
+
+  /**
+   * The target did not take the connection: nothing reached it, so the
+   * request (with any body bytes written so far) goes to the next target,
+   * whatever its method. None left: the failure's own answer, or 503.
+   */
+  #failover(failure: UpstreamFailure, message: string): void {
+    const route = this.#route!;
+    const balancer = route.state.balancer!;
+    const target = this.#target!;
+    balancer.reportFailure(target, this.#ctx.logger, route.name);
+    this.#tried.push(target);
+    const next = balancer.select(this.#facts!.clientIp, this.#tried);
+    if (next === undefined) return this.#fail(exhaustedFailure(failure, balancer.targets.length), message);
+    this.#ctx.logger.warn({ route: route.name, target: target.key, next: next.key, err: message }, 'upstream connection failed; trying the next target');
+    const replay = this.#unsent;
+    this.#unsent = [];
+    this.#setTarget(next);
+    this.#send(undefined);
+    for (const piece of replay) this.#writeUpstream(piece);
+  }
 
   /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
   #requestBody(chunk: Buffer): void {
@@ -234,7 +303,7 @@ export class FastConnection implements UpstreamOwner {
       this.#reqLeft -= end;
       if (this.#reqLeft > 0) end = -1;
       const piece = end === -1 || end === chunk.length ? chunk : chunk.subarray(0, end);
-      if (this.#upstream !== undefined && !this.#upstream.write(piece)) this.#socket.pause();
+      if (this.#upstream !== undefined && !this.#writeUpstream(piece)) this.#socket.pause();
     } else {
       const out = this.#pieces;
       end = this.#reqChunks.scan(chunk, 0, chunk.length, out);
@@ -242,7 +311,11 @@ export class FastConnection implements UpstreamOwner {
         out.length = 0;
         return this.#badRequestBody();
       }
-      if (this.#upstream !== undefined && !writeAll(this.#upstream, out)) this.#socket.pause();
+      if (this.#upstream !== undefined) {
+        let ok = true;
+        for (let i = 0; i < out.length; i++) ok = this.#writeUpstream(out[i]!) && ok;
+        if (!ok) this.#socket.pause();
+      }
       out.length = 0;
     }
     if (end === -1) return;
@@ -268,6 +341,9 @@ export class FastConnection implements UpstreamOwner {
   upstreamConnected(): void {
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
+    this.#connected = true;
+    this.#unsent.length = 0;
+    if (this.#target !== undefined) this.#route?.state.balancer!.reportSuccess(this.#target);
   }
 
   upstreamDrained(): void {
@@ -294,6 +370,8 @@ export class FastConnection implements UpstreamOwner {
       return this.#fail('invalid-response', 'upstream sent an invalid response head');
     }
     this.#resHead = head;
+    this.#status = head.status;
+    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#socket);
     const method = this.#head!.method;
     const route = this.#route!;
     if (closesAfterResponse(route)) this.#closeAfter = true;
@@ -306,7 +384,7 @@ export class FastConnection implements UpstreamOwner {
     // Chunked or until-close bodies both reach the client chunked, behind the upstream's other codings.
     const chunked = this.#resBody === ResBody.Chunked || this.#resBody === ResBody.UntilClose;
     const framing = !chunked ? undefined : head.codings.length === 0 ? 'chunked' : `${head.codings.join(', ')}, chunked`;
-    const text = clientResponseHead(head, framing, this.#closeAfter);
+    const text = clientResponseHead(head, framing, this.#closeAfter, this.#facts);
     const socket = this.#socket;
     socket.cork();
     socket.write(text, 'latin1');
@@ -371,11 +449,24 @@ export class FastConnection implements UpstreamOwner {
     this.#dropUpstream();
     if (this.#resStarted) return void this.#socket.destroy();
     const route = this.#route!;
+    if (!this.#connected && !timeout) return this.#failover('refused', error?.message ?? 'upstream closed the connection');
     // An upstream may close an idle pooled connection just as we reuse it; the request never reached it.
     if (this.#mayRetry && this.#reused && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
       this.#mayRetry = false;
       return this.#send(undefined);
+    }
+    // A fresh connection that reset before any response byte: an idempotent request goes to another target, once.
+    if (this.#mayRetry && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
+      const balancer = route.state.balancer!;
+      balancer.reportFailure(this.#target!, this.#ctx.logger, route.name);
+      this.#tried.push(this.#target!);
+      const next = balancer.select(this.#facts!.clientIp, this.#tried);
+      if (next !== undefined) {
+        this.#mayRetry = false;
+        this.#setTarget(next);
+        return this.#send(undefined);
+      }
     }
     const message = timeout ? 'upstream timed out' : (error?.message ?? 'upstream closed the connection');
     this.#fail(timeout ? 'response-timeout' : 'refused', message);
@@ -411,7 +502,10 @@ export class FastConnection implements UpstreamOwner {
 
   /** A short plain-text answer from the proxy itself, as sendStatus writes it, ending the exchange. */
   #respond(status: number, detail: string): void {
-    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter, this.#head?.method === 'HEAD'));
+    this.#status = status;
+    // A 503 for a route with no target left says when to come back.
+    const extra = status === 503 && this.#route !== undefined ? `Retry-After: ${retryAfterSeconds}\r\n` : '';
+    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter, this.#head?.method === 'HEAD', extra));
     this.#resStarted = true;
     this.#responseEnded(false);
   }
@@ -445,7 +539,10 @@ export class FastConnection implements UpstreamOwner {
     const route = this.#route;
     if (route === undefined) return;
     this.#route = undefined;
-    finishRequest(this.#ctx, route, this.#port, this.#socket);
+    if (this.#target !== undefined) route.state.balancer!.release(this.#target);
+    this.#target = undefined;
+    this.#facts = undefined;
+    finishRequest(this.#ctx, route, this.#port, this.#socket, this.#status);
   }
 
   #dropUpstream(): void {

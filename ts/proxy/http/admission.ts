@@ -21,11 +21,19 @@ export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): b
   return true;
 }
 
-/** Gives the slot back and counts the request with the bytes its connection moved since the previous one. */
-export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
+/**
+ * Gives the slot back, counts the request with the bytes its connection
+ * moved since the previous one, and writes its access log record (`status`:
+ * what the client was answered, 0 when it went away first).
+ */
+export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket, status = 0): void {
   releaseRequest(ctx, route, socket);
   countRequest(ctx, route, port, socket);
+  if (ctx.accessLog !== undefined) ctx.accessLog.request(socket, route.name, port, status, counted.bytesIn, counted.bytesOut);
 }
+
+/** The bytes the last counted request moved, read by the access log (a module slot, so counting allocates nothing). */
+const counted = { bytesIn: 0, bytesOut: 0 };
 
 /** Gives the slot back without counting (an upgraded connection counts its bytes as a route connection). */
 export function releaseRequest(ctx: ProxyContext, route: Route, socket: Socket): void {
@@ -43,7 +51,9 @@ const countedBytes = new WeakMap<Socket, { read: number; written: number }>();
  */
 export function countRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
   const last = countedBytes.get(socket) ?? { read: 0, written: 0 };
-  ctx.metrics.request(route.name, port, socket.bytesRead - last.read, socket.bytesWritten - last.written);
+  counted.bytesIn = socket.bytesRead - last.read;
+  counted.bytesOut = socket.bytesWritten - last.written;
+  ctx.metrics.request(route.name, port, counted.bytesIn, counted.bytesOut);
   last.read = socket.bytesRead;
   last.written = socket.bytesWritten;
   countedBytes.set(socket, last);
