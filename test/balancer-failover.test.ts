@@ -1,0 +1,82 @@
+// Passive failover (issue 17): a target that refuses is skipped for the
+// request and the next one tried, on every HTTP engine and for TCP; an
+// idempotent request reset before any response byte is retried once on
+// another target, a POST is not; with every target down HTTP gets 503 with
+// Retry-After and TCP is closed.
+import t from 'tap';
+import { startEchoBackend, startHttpBackend, tcpExchange } from './helpers/backends.js';
+import { startProxy, startHttpServer } from './helpers/data-path.js';
+import { fronts, startEdgeFronts } from './helpers/edge-fronts.js';
+import { getFreePort } from './helpers/free-port.js';
+
+t.test('two targets, one refusing: 100 requests on each engine (GET and POST) and 50 TCP connections, 0 failures', async (t) => {
+  const good = await startHttpBackend('good');
+  t.teardown(() => good.close());
+  const dead = await getFreePort();
+  const edge = await startEdgeFronts(t, { target: [{ host: '127.0.0.1', port: dead }, { host: '127.0.0.1', port: good.port }] });
+  for (const front of fronts) {
+    const failures: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const post = i % 4 === 0;
+      const res = await edge.request(front, post ? { method: 'POST', path: `/p${i}`, body: `body-${i}`, headers: { 'content-type': 'text/plain' } } : { path: `/g${i}` });
+      if (res.status !== 200) failures.push(`${i}: ${res.status}`);
+      else if (post && res.json<{ body: string }>().body !== `body-${i}`) failures.push(`${i}: body ${res.body}`);
+    }
+    t.same(failures, [], `${front}: every request served by the live target, POST bodies intact`);
+  }
+  const metrics = edge.proxy.getMetrics().upstreams[`app-${edge.plainPort}`]!;
+  t.ok(metrics.find((m) => m.target === `127.0.0.1:${dead}`)!.failures >= 1, 'the refusing target is counted as failing');
+
+  const echo = await startEchoBackend('echo');
+  t.teardown(() => echo.close());
+  const tcpPort = await getFreePort();
+  await startProxy(t, [{ name: 'tcp', match: { ports: tcpPort }, action: { type: 'forward', target: [{ host: '127.0.0.1', port: dead }, { host: '127.0.0.1', port: echo.port }] } }]);
+  const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => tcpExchange(tcpPort, `hello-${i}`, 300)));
+  t.same(
+    replies.filter((reply, i) => reply !== `echo:hello-${i}`),
+    [],
+    '50 TCP connections all reach the live target',
+  );
+});
+
+t.test('every target down: HTTP 503 with Retry-After on each engine, TCP closed', async (t) => {
+  const deadA = await getFreePort();
+  const deadB = await getFreePort();
+  const edge = await startEdgeFronts(t, { target: { host: ['127.0.0.1', '127.0.0.1'], port: deadA } });
+  for (const front of fronts) {
+    const res = await edge.request(front);
+    t.equal(res.status, 503, `${front}: 503`);
+    t.match(res.headers['retry-after'], /^\d+$/, `${front}: Retry-After`);
+  }
+  const tcpPort = await getFreePort();
+  await startProxy(t, [{ name: 'tcp', match: { ports: tcpPort }, action: { type: 'forward', target: [{ host: '127.0.0.1', port: deadA }, { host: '127.0.0.1', port: deadB }] } }]);
+  t.equal(await tcpExchange(tcpPort, 'x', 2000), '', 'TCP: closed without a byte');
+});
+
+t.test('a reset before any response byte: GET retried once on another target, POST not', async (t) => {
+  const good = await startHttpBackend('good');
+  t.teardown(() => good.close());
+  let resets = 0;
+  // Accepts, reads the request, then resets: the upstream connection dies before any response byte.
+  const resetter = await startHttpServer(t, (req) => {
+    resets++;
+    req.socket.resetAndDestroy();
+  });
+  const edge = await startEdgeFronts(t, { target: [{ host: '127.0.0.1', port: resetter.port }, { host: '127.0.0.1', port: good.port }] });
+  for (const front of fronts) {
+    const gets = await Promise.all([0, 1, 2, 3].map(() => edge.request(front)));
+    t.same(
+      gets.map((r) => r.status),
+      [200, 200, 200, 200],
+      `${front}: GETs that met the resetting target were retried on the other one`,
+    );
+  }
+  t.ok(resets > 0, 'the resetting target was tried');
+  // A fresh proxy, so the resetter is not ejected: POSTs that meet it fail rather than being sent twice.
+  const edge2 = await startEdgeFronts(t, { target: [{ host: '127.0.0.1', port: resetter.port }, { host: '127.0.0.1', port: good.port }] });
+  const before = resets;
+  const statuses = [];
+  for (let i = 0; i < 2; i++) statuses.push((await edge2.request('fast', { method: 'POST', body: 'x' })).status);
+  t.equal(resets, before + 1, 'one POST reached the resetting target, once');
+  t.same(statuses.sort(), [200, 502], 'that POST is answered 502, not replayed');
+});
