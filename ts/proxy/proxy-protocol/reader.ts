@@ -17,20 +17,25 @@ export function readProxyHeader(socket: Socket, timeoutMs: number, done: (result
     if (settled) return;
     settled = true;
     clearTimeout(timer);
-    socket.off('data', onData);
+    // Read in paused mode ('readable'), never flowing: once this listener is
+    // gone the socket is as it was accepted, so whoever reads next (the TLS
+    // peek, the HTTP engine, a TCP pipe that waits for its upstream) loses nothing.
+    socket.off('readable', onReadable);
     socket.off('close', onClose);
-    socket.pause();
     done(result, rest);
   };
-  const onData = (chunk: Buffer) => {
-    buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
-    const result = parseProxyHeader(buf);
-    if (result.kind === 'incomplete') return;
-    if (result.kind === 'invalid') return finish(result, undefined);
-    finish(result, buf.length > result.size ? buf.subarray(result.size) : undefined);
+  const onReadable = () => {
+    let chunk: Buffer | null;
+    while (!settled && (chunk = socket.read() as Buffer | null) !== null) {
+      buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
+      const result = parseProxyHeader(buf);
+      if (result.kind === 'incomplete') continue;
+      if (result.kind === 'invalid') return finish(result, undefined);
+      return finish(result, buf.length > result.size ? buf.subarray(result.size) : undefined);
+    }
   };
   const onClose = () => finish({ kind: 'closed' }, undefined);
   const timer = setTimeout(() => finish({ kind: 'timeout' }, undefined), timeoutMs);
-  socket.on('data', onData);
+  socket.on('readable', onReadable);
   socket.once('close', onClose);
 }
