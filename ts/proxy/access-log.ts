@@ -102,8 +102,6 @@ export class AccessLog {
   /** Logs the TCP or passthrough connection when it closes. */
   trackConnection(socket: Socket, route: string, port: number, serverName: string | undefined): void {
     const start = performance.now();
-    const bytesIn = socket.bytesRead;
-    const bytesOut = socket.bytesWritten;
     const clientIp = clientAddress(socket);
     socket.once('close', () => {
       this.#logger.info(
@@ -113,8 +111,9 @@ export class AccessLog {
           port,
           route,
           sni: serverName,
-          bytesIn: socket.bytesRead - bytesIn,
-          bytesOut: socket.bytesWritten - bytesOut,
+          // The whole connection: the bytes read while peeking at the ClientHello were the client's too.
+          bytesIn: socket.bytesRead,
+          bytesOut: socket.bytesWritten,
           durationMs: Math.round((performance.now() - start) * 100) / 100,
           upstream: pending.get(socket)?.upstream,
         },
