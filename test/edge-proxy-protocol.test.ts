@@ -27,7 +27,8 @@ t.test('the parser: v1 and v2, strict, incremental, capped', async (t) => {
     t.equal(parseProxyHeader(Buffer.from(bad)).kind, 'invalid', JSON.stringify(bad.slice(0, 40)));
   }
   const header = Buffer.from(v1('198.51.100.2', 80));
-  for (let i = 1; i < header.length; i++) t.equal(parseProxyHeader(header.subarray(0, i)).kind, 'incomplete', undefined, { diagnostic: false });
+  const cuts = Array.from({ length: header.length - 1 }, (_, i) => parseProxyHeader(header.subarray(0, i + 1)).kind);
+  t.ok(cuts.every((kind) => kind === 'incomplete'), 'v1 cut anywhere is incomplete');
   for (const address of [
     { clientIp: '198.51.100.9', clientPort: 1234, destIp: '10.1.2.3', destPort: 443 },
     { clientIp: '2001:db8::7', clientPort: 1, destIp: '2001:db8::8', destPort: 65535 },
