@@ -12,7 +12,7 @@ import { createSelfSignedCertificate } from '../ts/index.js';
 import { buildProxyHeader, parseProxyHeader } from '../ts/proxy/proxy-protocol/header.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { collect, readUntil } from './helpers/three-fronts.js';
-import { delay, eventually, serve, startProxy, startRecorder, trackSockets } from './helpers/data-path.js';
+import { captureClientHello, delay, eventually, serve, startProxy, startRecorder, trackSockets } from './helpers/data-path.js';
 import { fronts, startEdgeFronts } from './helpers/edge-fronts.js';
 import { getFreePort } from './helpers/free-port.js';
 
@@ -151,6 +151,22 @@ t.test('a route sends PROXY v1 / v2 to a raw upstream (TCP forward)', async (t) 
     if (version === 'v1') t.match(bytes.toString('latin1'), /^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ \d+\r\nhello$/);
     socket.destroy();
   }
+});
+
+t.test('a passthrough route sends PROXY v1 before the ClientHello', async (t) => {
+  const recorder = await startRecorder(t);
+  const port = await getFreePort();
+  await startProxy(t, [{ name: 'pass', match: { ports: port, domains: 'p.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: recorder.port, proxyProtocol: 'v1' }, tls: { mode: 'passthrough' } } }]);
+  const hello = await captureClientHello('p.test');
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(hello);
+  t.ok(await eventually(() => Buffer.concat(recorder.received[0] ?? []).length >= hello.length, 3000));
+  const bytes = Buffer.concat(recorder.received[0]!);
+  const header = parseProxyHeader(bytes);
+  t.match(header, { kind: 'ok', address: { clientIp: '127.0.0.1', clientPort: socket.localPort, destPort: port } });
+  if (header.kind === 'ok') t.ok(bytes.subarray(header.size).equals(hello), 'then the ClientHello, untouched');
+  socket.destroy();
 });
 
 t.test('HTTP routes send PROXY v2 on every engine, carrying the inbound PROXY client', async (t) => {

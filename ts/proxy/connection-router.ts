@@ -39,6 +39,8 @@ export class ConnectionRouter {
     // ---- PROXY protocol: a trusted balancer's header comes before anything else is read ----
     const allowFrom = this.#ctx.proxyProtocol;
     if (allowFrom !== undefined && allowFrom.matches(unmapIPv4(socket.remoteAddress ?? ''))) {
+      // Counted before the header is read, so the global cap holds and stop() closes a connection still waiting for one.
+      if (!this.#admitGlobal(socket, port)) return;
       readProxyHeader(socket, this.#ctx.timeouts.clientHelloMs, (result, rest) => this.#afterProxyHeader(socket, port, result, rest));
       return;
     }
@@ -54,11 +56,12 @@ export class ConnectionRouter {
     }
     if (result.address !== undefined) setProxiedAddress(socket, result.address);
     if (rest !== undefined) socket.unshift(rest);
-    if (!socket.destroyed) this.#accept(socket, port);
+    if (!socket.destroyed) this.#accept(socket, port, true);
   }
 
-  #accept(socket: Socket, port: number): void {
+  #accept(socket: Socket, port: number, tracked = false): void {
     const ctx = this.#ctx;
+    if (!tracked && !this.#admitGlobal(socket, port)) return;
     if (!this.#admitClient(socket, port)) return;
     const table = ctx.routes.table.ports.get(port);
     if (table === undefined) return void socket.destroy();
@@ -71,17 +74,13 @@ export class ConnectionRouter {
   }
 
   /**
-   * Connection-level limits, checked before a byte is read: the global cap,
-   * then the client's concurrent connections and connection rate. Counts
-   * the connection in the tracker and the metrics once it is admitted.
+   * Per-client limits, checked before a byte of the request is read (the
+   * global cap was checked by #admitGlobal): the client's concurrent
+   * connections and connection rate, by its address (a PROXY header's when
+   * one came). Counts the connection in the metrics once it is admitted.
    */
   #admitClient(socket: Socket, port: number): boolean {
     const ctx = this.#ctx;
-    if (ctx.tracker.size >= ctx.limits.maxConnections) {
-      ctx.limitReporter.hit('maxConnections', { port, max: ctx.limits.maxConnections });
-      socket.destroy();
-      return false;
-    }
     const clientIp = clientIpOf(socket);
     if (ctx.clientLimits.enabled) {
       const refusal = ctx.clientLimits.admit(clientIp);
@@ -92,9 +91,20 @@ export class ConnectionRouter {
       }
       socket.once('close', () => ctx.clientLimits.release(clientIp));
     }
-    ctx.tracker.add(socket);
     ctx.metrics.connectionOpened(port);
     socket.once('close', () => ctx.metrics.connectionClosed(port, socket.bytesRead, socket.bytesWritten));
+    return true;
+  }
+
+  /** The global cap, checked before a byte is read; an admitted socket is tracked from then on (stop() drains it). */
+  #admitGlobal(socket: Socket, port: number): boolean {
+    const ctx = this.#ctx;
+    if (ctx.tracker.size >= ctx.limits.maxConnections) {
+      ctx.limitReporter.hit('maxConnections', { port, max: ctx.limits.maxConnections });
+      socket.destroy();
+      return false;
+    }
+    ctx.tracker.add(socket);
     return true;
   }
 
