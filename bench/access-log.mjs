@@ -5,7 +5,7 @@
 //   node bench/access-log.mjs [--rounds 5] [--seconds 5] [--connections 50]
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, openSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -80,3 +80,4 @@ const ratio = median(results.on) / median(results.off);
 for (const p of [off, on, { child: backend }]) p.child.kill('SIGTERM');
 await new Promise((r) => setTimeout(r, 300));
 console.log(`keep-alive, ${connections} connections, ${rounds} × ${seconds} s: off ${median(results.off).toFixed(0)} req/s, on ${median(results.on).toFixed(0)} req/s, ratio ${ratio.toFixed(3)} (goal ≥ 0.9); access log written: ${statSync(on.log).size} bytes`);
+rmSync(tmp, { recursive: true, force: true });

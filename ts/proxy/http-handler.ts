@@ -144,7 +144,8 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
   if (route.requestHandler !== undefined) return route.requestHandler(req, res);
   const socket = req.socket;
   if (!admitRequest(ctx, route, socket)) return sendStatus(res, 503, 'route is at its connection limit');
-  res.once('close', () => finishRequest(ctx, route, port, socket, res.statusCode));
+  // The status the client got, for the access log: 0 when it went away before the answer began.
+  res.once('close', () => finishRequest(ctx, route, port, socket, res.headersSent ? res.statusCode : 0));
   switch (route.action.type) {
     case 'forward':
       return forwardHttp(ctx, route, req, res, facts);
