@@ -6,6 +6,8 @@
 // stop with the route and with the proxy.
 import t from 'tap';
 import http from 'node:http';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { startHttpBackend, type HttpResult } from './helpers/backends.js';
 import { delay, eventually, startHttpServer, startProxy } from './helpers/data-path.js';
 import { startEdgeFronts } from './helpers/edge-fronts.js';
@@ -97,10 +99,17 @@ t.test('a target failing its health check gets no traffic, and gets it again onc
   t.teardown(() => b.close());
   const intervalMs = 100;
   const unhealthyThreshold = 2;
-  const edge = await startEdgeFronts(t, {
-    target: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }],
-    loadBalancing: { healthCheck: { path: '/health', intervalMs, timeoutMs: 500, unhealthyThreshold, healthyThreshold: 1 } },
-  });
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _e, done) => void (lines.push(chunk.toString()), done()) }));
+  const edge = await startEdgeFronts(
+    t,
+    {
+      target: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }],
+      loadBalancing: { healthCheck: { path: '/health', intervalMs, timeoutMs: 500, unhealthyThreshold, healthyThreshold: 1 } },
+    },
+    {},
+    { logger },
+  );
   const route = `app-${edge.plainPort}`;
   const targetA = () => edge.proxy.getMetrics().upstreams[route]![0]!;
   const spread = async () => new Set(await Promise.all(Array.from({ length: 8 }, async () => backendOf(await edge.request('fast')))));
@@ -114,6 +123,8 @@ t.test('a target failing its health check gets no traffic, and gets it again onc
   healthy = true;
   t.ok(await eventually(() => targetA().healthy, 5000), 'metrics show A healthy again');
   t.same([...(await spread())].sort(), ['A', 'B'], 'A gets traffic again');
+  const changes = lines.filter((l) => l.includes(`127.0.0.1:${a.port}`) && l.includes('"route":"app-'));
+  t.match(changes.join(''), /failed its health checks[^]*healthy again/, 'both changes are logged, with route and target');
 });
 
 t.test('health checks stop when the route is removed and when the proxy stops', async (t) => {

@@ -475,7 +475,7 @@ export class FastConnection implements UpstreamOwner {
   #fail(failure: UpstreamFailure, message: string): void {
     const { status, detail } = failureStatus(failure);
     const route = this.#route!;
-    this.#ctx.logger.warn({ route: route.name, target: this.#key, err: message }, 'upstream request failed');
+    this.#ctx.logger.warn({ route: route.name, target: this.#target?.key, err: message }, 'upstream request failed');
     if (this.#resStarted) return void this.#socket.destroy();
     // The unread rest of a request body would be read as the next request: the connection ends after this answer.
     if (!this.#reqDone) this.#closeAfter = true;
