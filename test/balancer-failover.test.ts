@@ -80,3 +80,18 @@ t.test('a reset before any response byte: GET retried once on another target, PO
   t.equal(resets, before + 1, 'one POST reached the resetting target, once');
   t.same(statuses.sort(), [200, 502], 'that POST is answered 502, not replayed');
 });
+
+t.test('a large POST body read before the connect failed is replayed whole to the next target', async (t) => {
+  const good = await startHttpBackend('good');
+  t.teardown(() => good.close());
+  const dead = await getFreePort();
+  const edge = await startEdgeFronts(t, { target: [{ host: '127.0.0.1', port: dead }, { host: '127.0.0.1', port: good.port }] });
+  const body = 'x'.repeat(1024 * 1024);
+  for (const front of fronts) {
+    for (let i = 0; i < 2; i++) {
+      const res = await edge.request(front, { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+      t.equal(res.status, 200, `${front} #${i}: 200`);
+      t.equal(res.json<{ body: string }>().body.length, body.length, `${front} #${i}: the whole body arrived`);
+    }
+  }
+});

@@ -291,7 +291,10 @@ export class FastConnection implements UpstreamOwner {
     this.#unsent = [];
     this.#setTarget(next);
     this.#send(undefined);
-    for (const piece of replay) this.#writeUpstream(piece);
+    let ok = true;
+    for (const piece of replay) ok = this.#writeUpstream(piece) && ok;
+    // A client paused for the failed socket's sake would wait for a drain the new one never sends.
+    if (ok && this.#phase === Phase.Body) this.#socket.resume();
   }
 
   /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
