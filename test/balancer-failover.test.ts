@@ -4,8 +4,11 @@
 // another target, a POST is not; with every target down HTTP gets 503 with
 // Retry-After and TCP is closed.
 import t from 'tap';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { startEchoBackend, startHttpBackend, tcpExchange } from './helpers/backends.js';
-import { startProxy, startHttpServer } from './helpers/data-path.js';
+import { startProxy, startHttpServer, type Teardown } from './helpers/data-path.js';
 import { fronts, startEdgeFronts } from './helpers/edge-fronts.js';
 import { getFreePort } from './helpers/free-port.js';
 
@@ -94,4 +97,42 @@ t.test('a large POST body read before the connect failed is replayed whole to th
       t.equal(res.json<{ body: string }>().body.length, body.length, `${front} #${i}: the whole body arrived`);
     }
   }
+});
+
+/**
+ * A target that never accepts: a child process listens with a backlog of 1
+ * and then blocks its event loop (Atomics.wait, no CPU spent); once two
+ * connections fill the queue, the kernel drops further SYNs and a connect
+ * just hangs, as behind a black-holing firewall.
+ */
+async function startBlackHole(t: Teardown): Promise<number> {
+  const script = `const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => { console.log(s.address().port); setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 20); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const fillers = [0, 1].map(() => net.connect(port, '127.0.0.1').on('error', () => undefined));
+  t.teardown(() => fillers.forEach((s) => s.destroy()));
+  await Promise.all(fillers.map((s) => once(s, 'connect')));
+  return port;
+}
+
+t.test('a target that does not accept within upstreamConnectMs is skipped, on every engine and for TCP', async (t) => {
+  const good = await startHttpBackend('good');
+  t.teardown(() => good.close());
+  const hole = await startBlackHole(t);
+  const timeouts = { upstreamConnectMs: 300 };
+  const edge = await startEdgeFronts(t, { target: [{ host: '127.0.0.1', port: hole }, { host: '127.0.0.1', port: good.port }] }, {}, { timeouts });
+  for (const front of fronts) {
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await edge.request(front, i === 1 ? { method: 'POST', body: 'b' } : {})).status);
+    t.same(statuses, [200, 200, 200], `${front}: served by the other target`);
+  }
+  const echo = await startEchoBackend('echo');
+  t.teardown(() => echo.close());
+  const tcpPort = await getFreePort();
+  await startProxy(t, [{ name: 'tcp', match: { ports: tcpPort }, action: { type: 'forward', target: [{ host: '127.0.0.1', port: hole }, { host: '127.0.0.1', port: echo.port }] } }], { timeouts });
+  const replies = await Promise.all([0, 1, 2].map((i) => tcpExchange(tcpPort, `t${i}`, 2500)));
+  t.same(replies, ['echo:t0', 'echo:t1', 'echo:t2'], 'TCP: the connect timeout moves on to the next target');
 });
