@@ -280,11 +280,12 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       this.#state = 'stopping';
       this.#certificates.stop();
       this.#limitReporter.stop();
+      // No health check runs (or logs a target down) while the proxy drains: stop() leaves no timer.
+      syncHealthChecks(this.#routeManager.table, RouteTable.empty, this.#logger);
       await this.#ports.closeAll();
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();
-      syncHealthChecks(this.#routeManager.table, RouteTable.empty, this.#logger);
       this.#accessLog?.flush();
       this.#state = 'stopped';
       this.#logger.info('stopped');
