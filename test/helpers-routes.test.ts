@@ -11,6 +11,7 @@ import {
   createSelfSignedCertificate,
   SmartProxy,
   type IRouteConfig,
+  type IRouteTarget,
 } from '../ts/index.js';
 import { httpGet, silentLogger } from './helpers/backends.js';
 import { exchange, httpsGet, serve, startProxy, startTlsEcho, tlsConnect, trackSockets } from './helpers/data-path.js';
@@ -44,7 +45,7 @@ t.test('createHttpRoute', async (t) => {
     security: { ipBlockList: ['10.0.0.9'], maxConnections: 10 },
   });
   hosts.push('10.0.0.3');
-  t.same(custom.action.target!.host, ['10.0.0.1', '10.0.0.2'], "later edits to the caller's arrays do not leak in");
+  t.same((custom.action.target as IRouteTarget).host, ['10.0.0.1', '10.0.0.2'], "later edits to the caller's arrays do not leak in");
 });
 
 t.test('createHttpsTerminateRoute', async (t) => {

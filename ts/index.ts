@@ -1,8 +1,8 @@
 export { SmartProxy, type SmartProxyEvents } from './smart-proxy.js';
 export type { IPortManagerView, ICertificateManagerView, IRouteManagerView } from './public-views.js';
-export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions, IHttp2Options, ILiveOptions, LogLevel, LimitName } from './options.js';
+export type { ISmartProxyOptions, IAcmeOptions, ITimeoutOptions, ILimitOptions, IHttp2Options, ILiveOptions, LogLevel, LimitName, IProxyProtocolOptions } from './options.js';
 export { limitNames } from './options.js';
-export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics, IWorkerMetrics } from './metrics/metrics.js';
+export type { IMetrics, ITrafficCounters, IPortMetrics, ICertificateMetrics, IWorkerMetrics, IUpstreamMetrics } from './metrics/metrics.js';
 export type { ICertificateStatus, CertProvisionFunction, CertificateSource, CertificateEvents } from './certificates/types.js';
 export type { INameLock, ILease } from './certificates/name-lock.js';
 export { MemoryNameLock } from './certificates/name-lock.js';
@@ -18,6 +18,11 @@ export type {
   IRouteMatch,
   IRouteAction,
   IRouteTarget,
+  IRouteTargetEndpoint,
+  ILoadBalancing,
+  IHealthCheck,
+  IRouteHeaders,
+  ProxyProtocolVersion,
   IRouteTls,
   ITlsPolicy,
   IUpstreamTls,

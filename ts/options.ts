@@ -151,6 +151,25 @@ export interface ISmartProxyOptions {
    * socketHandler). See the readme's "Workers". Default: unset, one process.
    */
   workers?: number | 'auto';
+  /**
+   * PROXY protocol (v1 or v2) from load balancers at these IPs/CIDRs: their
+   * connections must start with a header (within `timeouts.clientHelloMs`),
+   * and the client address it carries is the client everywhere (routing, IP
+   * lists, limits, X-Forwarded-For, logs). A PROXY header from any other peer
+   * is refused. Default: off.
+   */
+  proxyProtocol?: IProxyProtocolOptions;
+  /**
+   * One record per HTTP request and per TCP/passthrough connection. `true`:
+   * through your `logger` if you gave one, else pino on stdout with its
+   * asynchronous destination; `{ logger }`: through that logger. Default: false.
+   */
+  accessLog?: boolean | { logger: Logger };
+}
+
+export interface IProxyProtocolOptions {
+  /** Peers (IPs/CIDRs) that must send a PROXY header; required. */
+  allowFrom: string[];
 }
 
 /** pino's level names; 'silent' turns logging off. */

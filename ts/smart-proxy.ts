@@ -28,7 +28,7 @@ import {
   type IRouteManagerView,
 } from './public-views.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from './routing/route-manager.js';
-import type { RouteTable } from './routing/route-table.js';
+import { RouteTable } from './routing/route-table.js';
 import { warnUnverifiedUpstreams } from './proxy/tls/upstream-tls.js';
 import type { IRouteConfig } from './routing/types.js';
 import { buildRouteGraph, idlePorts } from './routing/route-graph.js';
@@ -39,6 +39,9 @@ import { SerialQueue } from './util/serial-queue.js';
 import { acmeForWorkers, workerCertificateMirror } from './workers/certificate-bridge.js';
 import { internalRouteData, userRouteData, workerRouteProblems } from './workers/route-data.js';
 import { createWorkerGroup, type WorkerGroup } from './workers/worker-group.js';
+import { AccessLog } from './proxy/access-log.js';
+import { syncHealthChecks, upstreamMetrics } from './proxy/balancer/registry.js';
+import { compileIpMatcher } from './routing/ip-matcher.js';
 
 /** The events a SmartProxy emits, each with its single argument. */
 export interface SmartProxyEvents {
@@ -84,6 +87,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
   readonly #updateLog: RouteUpdateLog;
+  readonly #accessLog: AccessLog | undefined;
   /** The user routes in force (or waiting for start()), as captured when they were given. */
   #routes: CapturedRoutes;
   #state: State = 'new';
@@ -114,7 +118,10 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       // Each certificate event's payload is the SmartProxy event's single argument, by construction of SmartProxyEvents.
       emit: (event, payload) => (this.emit as (event: string, payload: unknown) => boolean)(event, payload),
     });
+    this.#accessLog = options.accessLog === undefined || options.accessLog === false ? undefined : new AccessLog(options.accessLog, options.logger);
     const ctx = dataPathContext(this.#routeManager, settings, {
+      accessLog: this.#accessLog,
+      proxyProtocol: options.proxyProtocol === undefined ? undefined : compileIpMatcher(options.proxyProtocol.allowFrom),
       logger: this.#logger,
       certificates: this.#certificates,
       tracker: this.#tracker,
@@ -252,6 +259,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       refCounts,
       certificates: this.#certificates.listCertificates(),
       limitHits: this.#limitReporter.totals(),
+      upstreams: upstreamMetrics(this.#routeManager.table),
     });
     return this.#group === undefined ? own : this.#group.metrics(own);
   }
@@ -296,6 +304,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       this.#state = 'stopping';
       this.#certificates.stop();
       this.#limitReporter.stop();
+      // No health check runs (or logs a target down) while the proxy drains: stop() leaves no timer.
+      syncHealthChecks(this.#routeManager.table, RouteTable.empty, this.#logger);
       await this.#ports.closeAll();
       // HTTP/2 clients are told first (GOAWAY), so they stop opening streams the drain would cut.
       this.#http.beginDrain();
@@ -303,6 +313,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
       this.#agents.destroy();
+      this.#accessLog?.flush();
       this.#state = 'stopped';
       this.#logger.info('stopped');
     });
@@ -317,6 +328,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     await this.#applyInWorkers(prepared, gained);
     const before = this.#routeManager.table;
     this.#routeManager.commit(prepared);
+    // Health checks follow the live table: new routes start theirs, dropped ones stop.
+    syncHealthChecks(before, prepared.table, this.#logger);
     this.#routes = userRoutes;
     // The new table is live from here: a port that fails to let go is logged, not
     // reported as a failed update, and the other orphans are still released.

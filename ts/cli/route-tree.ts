@@ -58,6 +58,9 @@ function describe(route: IRouteGraphRoute, config: IRouteConfig | undefined): st
   if (match.path !== undefined) parts.push(match.path);
   if (match.clientIp !== undefined) parts.push(`from ${match.clientIp.join(', ')}`);
   const tls = action.tls ? ` (tls ${action.tls.mode})` : '';
-  const target = action.target ? ` ${[action.target.host].flat().join('|')}:${action.target.port}` : action.redirect ? ` ${action.redirect.to}` : '';
+  const t = action.target;
+  // A list target names each host:port; the one-port form keeps its short host|host:port spelling.
+  const targetText = t === undefined ? undefined : Array.isArray(t) ? t.map((e) => `${e.host}:${e.port}`).join('|') : `${[t.host].flat().join('|')}:${t.port}`;
+  const target = targetText !== undefined ? ` ${targetText}` : action.redirect ? ` ${action.redirect.to}` : '';
   return `${parts.join('  ')}  → ${action.type}${tls}${target}`;
 }

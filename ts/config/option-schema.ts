@@ -6,6 +6,7 @@
  */
 import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 import { ipPatternProblem } from '../routing/ip-matcher.js';
+import { closest } from '../util/did-you-mean.js';
 import { checkAgainst, field, fieldAt, group, listOf, show, type CheckContext, type OptionField, type OptionGroup, type OptionProblem } from './schema.js';
 
 /** pino's level names; `silent` turns logging off. */
@@ -90,6 +91,25 @@ export const http2Options: OptionGroup = {
   idleMs: ms(),
 };
 
+/** PROXY protocol from load balancers (restart: the peers are read at construction). */
+export const proxyProtocolOptions: OptionGroup = {
+  allowFrom: listOf('a list of IPs or CIDRs', (v) => ipPatternProblem(v), { required: true }),
+};
+
+/** `accessLog`: true, false, or { logger } (a pino logger, code only); unknown fields are named. */
+const accessLogField: OptionField = {
+  check(value, path, report) {
+    if (typeof value === 'boolean') return;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return report(path, `should be true, false or { logger }, instead got ${show(value)}`);
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      if (key === 'logger') continue;
+      report(`${path}.${key}`, `is not a known option${closest(key, ['logger']) ? " (did you mean 'logger'?)" : ''}`);
+    }
+    if (!isLogger(object.logger)) report(`${path}.logger`, `should be a pino logger, instead got ${show(object.logger)}`);
+  },
+};
+
 /** Every top-level option. Routes are checked here for shape only; validateRoutes() checks each route. */
 export const smartProxyOptions: OptionGroup = {
   routes: field('an array of routes', Array.isArray, { required: true, live: true }),
@@ -105,6 +125,8 @@ export const smartProxyOptions: OptionGroup = {
   tls: group(tlsOptions),
   http2: group(http2Options),
   workers: field("a whole number of worker processes from 1 to 256, or 'auto'", (v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 256)),
+  proxyProtocol: group(proxyProtocolOptions),
+  accessLog: accessLogField,
 };
 
 /** Every problem with a set of SmartProxy options (or a config file's contents), at every depth. */

@@ -1,6 +1,20 @@
 import type { Socket } from 'node:net';
 import type { LimitName } from '../options.js';
 
+/** One upstream target of a forward route, as getMetrics() shows it. */
+export interface IUpstreamMetrics {
+  /** `host:port` as configured. */
+  target: string;
+  /** The active health check's verdict (true when the route has no check). */
+  healthy: boolean;
+  /** Passively ejected after repeated failures, for now. */
+  ejected: boolean;
+  /** Connections or requests in flight to it. */
+  activeConnections: number;
+  /** Connect failures and resets since the route went live. */
+  failures: number;
+}
+
 /** Traffic counters of one route or one port. Counters only grow; `active` goes up and down. */
 export interface ITrafficCounters {
   activeConnections: number;
@@ -40,6 +54,8 @@ export interface IMetrics extends ITrafficCounters {
   certificates: ICertificateMetrics[];
   /** Clients turned away or cut off, by limit (see LimitName); a limit never hit is absent. */
   limitHits: Partial<Record<LimitName, number>>;
+  /** Each forward route's targets by route name: health, ejection, in flight, failures. */
+  upstreams: Record<string, IUpstreamMetrics[]>;
   uptimeSeconds: number;
   /** With the `workers` option: each live worker, in start order (counters at most a quarter second old). Absent otherwise. */
   workers?: IWorkerMetrics[];
@@ -168,7 +184,7 @@ export class MetricsCollector {
     this.total.requests++;
   }
 
-  snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Partial<Record<LimitName, number>> }): IMetrics {
+  snapshot(extra: { refCounts: Map<number, number>; certificates: ICertificateMetrics[]; limitHits: Partial<Record<LimitName, number>>; upstreams?: Record<string, IUpstreamMetrics[]> }): IMetrics {
     for (const meter of this.#meters) meter.flush();
     const routes: Record<string, ITrafficCounters> = {};
     for (const [name, c] of this.#routes) routes[name] = { ...c };
@@ -183,6 +199,7 @@ export class MetricsCollector {
       ports,
       certificates: extra.certificates,
       limitHits: extra.limitHits,
+      upstreams: extra.upstreams ?? {},
       uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
     };
   }

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { unmapIPv4 } from '../routing/ip-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { PortTable } from '../routing/route-table.js';
 import { routeTimeout, type ProxyContext } from './context.js';
@@ -10,6 +9,10 @@ import { runSocketHandler } from './socket-handler.js';
 import { forwardTcp } from './tcp-forward.js';
 import { sendAlertAndClose } from './tls/alerts.js';
 import { terminateTls } from './tls/terminate.js';
+import { clientAddress, inheritClientAddress, setProxiedAddress } from './proxy-protocol/client-address.js';
+import { startsLikeProxyHeader } from './proxy-protocol/header.js';
+import { readProxyHeader, type ReadResult } from './proxy-protocol/reader.js';
+import { unmapIPv4 } from '../routing/ip-matcher.js';
 
 /** ALPN offered on terminated HTTP: HTTP/2 first (browsers get it without configuration), HTTP/1.1 otherwise. */
 const httpAlpn = ['h2', 'http/1.1'];
@@ -36,7 +39,32 @@ export class ConnectionRouter {
       this.#ctx.logger.debug({ port, err: error.message }, 'client socket error');
       socket.destroy();
     });
+    // ---- PROXY protocol: a trusted balancer's header comes before anything else is read ----
+    const allowFrom = this.#ctx.proxyProtocol;
+    if (allowFrom !== undefined && allowFrom.matches(unmapIPv4(socket.remoteAddress ?? ''))) {
+      // Counted before the header is read, so the global cap holds and stop() closes a connection still waiting for one.
+      if (!this.#admitGlobal(socket, port)) return;
+      readProxyHeader(socket, this.#ctx.timeouts.clientHelloMs, (result, rest) => this.#afterProxyHeader(socket, port, result, rest));
+      return;
+    }
+    this.#accept(socket, port);
+  };
+
+  /** A trusted peer's header was read: its client address is the client from now on, or the connection is refused. */
+  #afterProxyHeader(socket: Socket, port: number, result: ReadResult, rest: Buffer | undefined): void {
+    if (result.kind !== 'ok') {
+      if (result.kind === 'timeout') this.#ctx.limitReporter.hit('timeouts.clientHelloMs', { port });
+      this.#ctx.logger.debug({ port, reason: result.kind === 'invalid' ? result.reason : result.kind }, 'refusing a connection without a valid PROXY protocol header');
+      return void socket.destroy();
+    }
+    if (result.address !== undefined) setProxiedAddress(socket, result.address);
+    if (rest !== undefined) socket.unshift(rest);
+    if (!socket.destroyed) this.#accept(socket, port, true);
+  }
+
+  #accept(socket: Socket, port: number, tracked = false): void {
     const ctx = this.#ctx;
+    if (!tracked && !this.#admitGlobal(socket, port)) return;
     if (!this.#admitClient(socket, port)) return;
     const table = ctx.routes.table.ports.get(port);
     if (table === undefined) return void socket.destroy();
@@ -46,20 +74,16 @@ export class ConnectionRouter {
     } else {
       this.#plain(socket, port, table, undefined);
     }
-  };
+  }
 
   /**
-   * Connection-level limits, checked before a byte is read: the global cap,
-   * then the client's concurrent connections and connection rate. Counts
-   * the connection in the tracker and the metrics once it is admitted.
+   * Per-client limits, checked before a byte of the request is read (the
+   * global cap was checked by #admitGlobal): the client's concurrent
+   * connections and connection rate, by its address (a PROXY header's when
+   * one came). Counts the connection in the metrics once it is admitted.
    */
   #admitClient(socket: Socket, port: number): boolean {
     const ctx = this.#ctx;
-    if (ctx.tracker.size >= ctx.limits.maxConnections) {
-      ctx.limitReporter.hit('maxConnections', { port, max: ctx.limits.maxConnections });
-      socket.destroy();
-      return false;
-    }
     const clientIp = clientIpOf(socket);
     if (ctx.clientLimits.enabled) {
       const refusal = ctx.clientLimits.admit(clientIp);
@@ -70,9 +94,20 @@ export class ConnectionRouter {
       }
       socket.once('close', () => ctx.clientLimits.release(clientIp));
     }
-    ctx.tracker.add(socket);
     const meter = ctx.metrics.connectionOpened(port, socket);
     socket.once('close', () => ctx.metrics.connectionClosed(port, meter));
+    return true;
+  }
+
+  /** The global cap, checked before a byte is read; an admitted socket is tracked from then on (stop() drains it). */
+  #admitGlobal(socket: Socket, port: number): boolean {
+    const ctx = this.#ctx;
+    if (ctx.tracker.size >= ctx.limits.maxConnections) {
+      ctx.limitReporter.hit('maxConnections', { port, max: ctx.limits.maxConnections });
+      socket.destroy();
+      return false;
+    }
+    ctx.tracker.add(socket);
     return true;
   }
 
@@ -98,6 +133,8 @@ export class ConnectionRouter {
 
   /** A connection that is not TLS: HTTP if the port parses HTTP, otherwise matched at once as TCP. */
   #plain(socket: Socket, port: number, table: PortTable, peeked: Buffer | undefined): void {
+    // A PROXY header from a peer not in proxyProtocol.allowFrom is a forged client address: refused.
+    if (this.#ctx.proxyProtocol !== undefined && peeked !== undefined && startsLikeProxyHeader(peeked)) return void socket.destroy();
     if (table.http !== undefined) {
       // The fast engine takes it; it hands anything unusual to Node's server itself.
       this.#http.accept(port, socket, peeked);
@@ -162,7 +199,9 @@ export class ConnectionRouter {
     }
     const offered = isHandler ? undefined : route.action.tls?.http2 === false ? http1Alpn : httpAlpn;
     terminateTls(ctx, socket, peeked, secureContext, offered, (tlsSocket) => {
+      if (isHandler) inheritClientAddress(tlsSocket, socket);
       if (isHandler) return runSocketHandler(ctx, route, tlsSocket, port, clientIp, serverName);
+      inheritClientAddress(tlsSocket, socket);
       rememberSniRoute(tlsSocket, route, serverName);
       this.#http.accept(port, tlsSocket);
     });
@@ -173,6 +212,7 @@ export class ConnectionRouter {
     if (!this.#admit(socket, route, clientIp)) return;
     switch (route.action.type) {
       case 'forward':
+        if (this.#ctx.accessLog !== undefined) this.#ctx.accessLog.trackConnection(socket, route.name, port, serverName);
         return forwardTcp(this.#ctx, route, socket, port, peeked);
       case 'socket-handler':
         if (peeked !== undefined) socket.unshift(peeked);
@@ -217,6 +257,7 @@ function limitLifetime(socket: Socket, ms: number): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** The client's address: a PROXY header's when a trusted balancer sent one (see proxy-protocol/client-address.ts). */
 function clientIpOf(socket: Socket): string {
-  return unmapIPv4(socket.remoteAddress ?? '');
+  return clientAddress(socket);
 }

@@ -11,6 +11,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import type { ConnectionTracker } from './connection-tracker.js';
 import type { LiveSettings } from '../config/live-settings.js';
 import type { UpstreamAgents } from './upstream-agents.js';
+import type { AccessLog } from './access-log.js';
 
 /** Where terminating routes get their certificates; the CertificateManager implements it. */
 export interface SecureContextSource {
@@ -46,6 +47,10 @@ export interface ProxyContext {
   readonly metrics: MetricsCollector;
   /** HTTP/2 session limits, fixed at construction. */
   readonly http2: Readonly<Required<IHttp2Options>>;
+  /** Where access log records go; undefined when the access log is off (the default). */
+  readonly accessLog: AccessLog | undefined;
+  /** Peers whose connections must start with a PROXY protocol header; undefined when the option is off. */
+  readonly proxyProtocol: IpMatcher | undefined;
   /** The Prometheus text a `metrics` route serves. */
   renderMetrics(): string;
 }

@@ -1,4 +1,5 @@
 import type { IpMatcher } from '../routing/ip-matcher.js';
+import type { HeaderRules } from './http/header-rules.js';
 
 export interface ForwardedFacts {
   clientIp: string;
@@ -8,6 +9,14 @@ export interface ForwardedFacts {
   host: string | undefined;
   /** Port the client connected to. */
   port: number;
+  /** The matched route's name, for header rule templates. */
+  route?: string;
+  /** The request's host name without port, for header rule templates. */
+  domain?: string;
+  /** The request's path, for header rule templates. */
+  path?: string;
+  /** The route's header rules; undefined when it has none. */
+  headerRules?: HeaderRules | undefined;
 }
 
 const forwardedNames = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port']);

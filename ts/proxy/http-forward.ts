@@ -15,7 +15,7 @@ export function forwardHttp(ctx: ProxyContext, route: Route, req: IncomingMessag
   // The handler allowed only a single `chunked` coding, and Node refused two Content-Lengths.
   const contentLength = req.headers['content-length'];
   const framing: BodyFraming = req.headers['transfer-encoding'] !== undefined ? 'chunked' : contentLength !== undefined ? Number(contentLength) : undefined;
-  const abort = forwardRequest(ctx, route, facts, { method: req.method ?? 'GET', path: req.url ?? '/', rawHeaders: req.rawHeaders, framing, body: req }, nodeSink(res));
+  const abort = forwardRequest(ctx, route, facts, { method: req.method ?? 'GET', path: req.url ?? '/', rawHeaders: req.rawHeaders, framing, body: req, client: req.socket }, nodeSink(res));
   res.on('close', () => {
     if (!res.writableFinished) abort();
   });
@@ -31,7 +31,7 @@ function nodeSink(res: ServerResponse): ResponseSink {
       res.writeHead(status, reason, headers);
     },
     body: res,
-    fail: (status, detail) => sendStatus(res, status, detail),
+    fail: (status, detail, retryAfter) => sendStatus(res, status, detail, false, retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) }),
     abort: () => res.destroy(),
   };
 }

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { isValidHost, normaliseHostname } from '../routing/domain-matcher.js';
-import { unmapIPv4 } from '../routing/ip-matcher.js';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { ProxyContext } from './context.js';
 import type { ForwardedFacts } from './forwarded-headers.js';
@@ -13,6 +12,9 @@ import { requestTransferCoding } from './http/message-rules.js';
 import { readRequestTarget } from './request-target.js';
 import { sendStatus, writeRawStatus } from './http-responses.js';
 import { forwardUpgrade } from './websocket.js';
+import { beginRequest } from './access-log.js';
+import { headerRulesOf } from './http/header-rules.js';
+import { clientAddress } from './proxy-protocol/client-address.js';
 
 /** The route a terminated TLS connection was accepted for (chosen by SNI), kept for the 421 check. */
 const sniRoutes = new WeakMap<Socket, { route: Route; serverName: string | undefined }>();
@@ -26,6 +28,8 @@ export type Matched = { route: Route; facts: ForwardedFacts; domain: string } | 
 /** What routing reads of a request: an IncomingMessage, or the fast path's own parsed head. */
 export interface RoutableRequest {
   url?: string | undefined;
+  /** The request method, for the access log. */
+  readonly method?: string | undefined;
   /** '1.0' or '1.1' ('2.0' for an HTTP/2 stream); the fast path serves only 1.1. */
   readonly httpVersion: string;
   readonly headers: { readonly host?: string | undefined };
@@ -75,7 +79,7 @@ function routeRequest(ctx: ProxyContext, port: number, req: RoutableRequest): Ma
   if (rawHost === undefined) return { status: 400, detail: 'the request has no Host header' };
   if (rawHost !== undefined && !isValidHost(rawHost)) return { status: 400, detail: 'the Host is not a host name' };
   const domain = normaliseHostname(rawHost);
-  const clientIp = unmapIPv4(socket.remoteAddress ?? '');
+  const clientIp = clientAddress(socket);
   const route = index?.match(domain, target.path, clientIp);
   if (route === undefined) return { status: 404, detail: 'no route matches this host and path' };
   if (secure) {
@@ -85,7 +89,9 @@ function routeRequest(ctx: ProxyContext, port: number, req: RoutableRequest): Ma
     }
   }
   if (!isClientAllowed(route, clientIp)) return { status: 403, detail: 'your address is not allowed' };
-  const facts = { clientIp, proto: secure ? 'https' : 'http', host: rawHost, port };
+  const proto = secure ? 'https' : 'http';
+  const facts = { clientIp, proto, host: rawHost, port, route: route.name, domain, path: target.path, headerRules: headerRulesOf(route.config) };
+  if (ctx.accessLog !== undefined) beginRequest(socket, req.method ?? '', rawHost, target.path, proto);
   return { route, facts, domain: domain ?? '' };
 }
 
@@ -139,7 +145,8 @@ export function handleRequest(ctx: ProxyContext, port: number, req: IncomingMess
   if (route.requestHandler !== undefined) return route.requestHandler(req, res);
   const socket = req.socket;
   if (!admitRequest(ctx, route, socket)) return refuse(ctx, port, 503, () => sendStatus(res, 503, 'route is at its connection limit'));
-  res.once('close', () => finishRequest(ctx, route, port, socket));
+  // The status the client got, for the access log: 0 when it went away before the answer began.
+  res.once('close', () => finishRequest(ctx, route, port, socket, res.headersSent ? res.statusCode : 0));
   switch (route.action.type) {
     case 'forward':
       return forwardHttp(ctx, route, req, res, facts);

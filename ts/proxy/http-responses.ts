@@ -20,7 +20,7 @@ export interface ActionRequest {
 }
 
 /** A short plain-text answer from the proxy itself (404, 403, 502, …). */
-export function sendStatus(res: ActionResponse, status: number, detail?: string, close = false): void {
+export function sendStatus(res: ActionResponse, status: number, detail?: string, close = false, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -30,6 +30,7 @@ export function sendStatus(res: ActionResponse, status: number, detail?: string,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     ...(close ? { connection: 'close' } : {}),
+    ...extra,
   });
   res.end(body);
 }
@@ -39,12 +40,12 @@ export function sendStatus(res: ActionResponse, status: number, detail?: string,
  * fast path, a refused upgrade). An answer to HEAD has no body (RFC 9110
  * §9.3.2): a client would read one as the start of the next response.
  */
-export function rawStatusResponse(status: number, detail: string | undefined, close: boolean, toHead = false): string {
+export function rawStatusResponse(status: number, detail: string | undefined, close: boolean, toHead = false, extraHeaders = ''): string {
   const text = STATUS_CODES[status] ?? '';
   const body = `${status} ${text}${detail ? `: ${detail}` : ''}\n`;
   return (
     `HTTP/1.1 ${status} ${text}\r\nDate: ${httpDate()}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${toHead ? '' : body}`
+    `Content-Length: ${Buffer.byteLength(body)}\r\n${close ? 'Connection: close\r\n' : ''}${extraHeaders}\r\n${toHead ? '' : body}`
   );
 }
 

@@ -9,7 +9,7 @@ import { headText } from './http/head-text.js';
 import { isValidFinalStatus, isValidReason, upstreamRequestHeaders } from './http/message-rules.js';
 import { failureStatus, type UpstreamFailure } from './http/upstream-failure.js';
 import { writeRawStatus } from './http-responses.js';
-import { pickTarget, upstreamRequestOptions } from './route-target.js';
+import { upstreamRequestOptions } from './route-target.js';
 import { pipeSockets } from './socket-pipe.js';
 
 /**
@@ -19,12 +19,17 @@ import { pipeSockets } from './socket-pipe.js';
  * refusal is relayed to the client.
  */
 export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMessage, client: Socket, head: Buffer, facts: ForwardedFacts): void {
-  const target = pickTarget(route, facts.port);
+  // ---- balancer: an upgrade takes one target, held while the tunnel is open ----
+  const balancer = route.state.balancer!;
+  const target = balancer.select(facts.clientIp);
+  if (target === undefined) return writeRawStatus(client, failureStatus('no-target').status);
+  balancer.acquire(target);
+  client.once('close', () => balancer.release(target));
   const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
   // The handler refused handshakes with a body, so none is framed.
   const headers = upstreamRequestHeaders(req.rawHeaders, undefined, facts, ctx.trustedProxies);
   headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
-  const options = upstreamRequestOptions(target, req, headers, facts.host, reencrypt ? route : undefined, false);
+  const options = upstreamRequestOptions(target, facts.port, req, headers, facts.host, reencrypt ? route : undefined, false);
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
   let failure: UpstreamFailure = 'refused';
   const fail = (why: UpstreamFailure) => () => {
@@ -46,7 +51,8 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
 
   upstream.on('error', (error) => {
     clearTimeout(timer);
-    ctx.logger.warn({ route: route.name, target, err: error.message }, 'upstream upgrade failed');
+    ctx.logger.warn({ route: route.name, target: target.key, err: error.message }, 'upstream upgrade failed');
+    if (failure !== 'response-timeout') balancer.reportFailure(target, ctx.logger, route.name);
     if (!client.destroyed) writeRawStatus(client, failureStatus(failure).status);
   });
   upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {

@@ -3,6 +3,7 @@ import { compileIpMatcher, type IpMatcher } from './ip-matcher.js';
 import { compilePathMatcher, type PathMatcher } from './path-matcher.js';
 import { parseDomainPattern, type DomainPattern } from './domain-matcher.js';
 import type { IRouteAction, IRouteConfig, PortSpec, TlsMode } from './types.js';
+import { Balancer } from '../proxy/balancer/balancer.js';
 
 /**
  * What a route needs from a connection before it can be matched:
@@ -35,7 +36,6 @@ export interface Route {
   readonly config: IRouteConfig;
   readonly internal: boolean;
   readonly requestHandler: RequestHandler | undefined;
-  readonly targetHosts: readonly string[];
   /** Live state, carried over to the recompiled route while its config stays the same. */
   readonly state: RouteState;
 }
@@ -43,14 +43,14 @@ export interface Route {
 export interface RouteState {
   /** Live connections matched to this route, for security.maxConnections. */
   connections: number;
-  /** Round-robin cursor over the target hosts. */
-  nextTarget: number;
+  /** A forward route's targets, policy and health; set when the route is compiled. */
+  balancer: Balancer | undefined;
   /** Set once a newer table no longer holds this route: its keep-alive connections close after the current request. */
   retired: boolean;
 }
 
 export function newRouteState(): RouteState {
-  return { connections: 0, nextTarget: 0, retired: false };
+  return { connections: 0, balancer: undefined, retired: false };
 }
 
 /** Ports, ranges and lists flattened to sorted unique port numbers. */
@@ -81,7 +81,7 @@ export function compileRoute(
 ): Route {
   const { match, action, security } = config;
   const domains = match.domains === undefined ? undefined : typeof match.domains === 'string' ? [match.domains] : match.domains;
-  const target = action.target;
+  if (action.type === 'forward' && action.target !== undefined) state.balancer ??= new Balancer(action);
   return {
     name,
     priority: config.priority ?? 0,
@@ -98,7 +98,6 @@ export function compileRoute(
     config,
     internal: internal !== undefined,
     requestHandler: internal?.requestHandler,
-    targetHosts: target === undefined ? [] : typeof target.host === 'string' ? [target.host] : target.host.slice(),
     state,
   };
 }

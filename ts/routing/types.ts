@@ -23,11 +23,57 @@ export interface IRouteMatch {
   clientIp?: string[];
 }
 
+/** A PROXY protocol version sent to an upstream first on each connection. */
+export type ProxyProtocolVersion = 'v1' | 'v2';
+
 export interface IRouteTarget {
-  /** Upstream host; a list is used round-robin. */
+  /** Upstream host; a list is balanced by `action.loadBalancing` (default round-robin). */
   host: string | string[];
   /** Upstream port; `'preserve'` uses the port the client connected to. */
   port: number | 'preserve';
+  /** Send a PROXY protocol header (`'v1'` text, `'v2'` binary) first on every upstream connection. Default: none. */
+  proxyProtocol?: ProxyProtocolVersion;
+}
+
+/** One target of a list-form `action.target`: each may have its own port. */
+export interface IRouteTargetEndpoint {
+  host: string;
+  port: number;
+  /** As IRouteTarget.proxyProtocol. Default: none. */
+  proxyProtocol?: ProxyProtocolVersion;
+}
+
+/** Active health checks of a route's targets. */
+export interface IHealthCheck {
+  /** Path an HTTP route's targets are checked with (GET; 2xx/3xx is healthy). Default: `'/'`. Other routes are checked with a TCP connect. */
+  path?: string;
+  /** Time between checks of one target. Default: 5000 ms. */
+  intervalMs?: number;
+  /** Time a check may take before it counts as failed. Default: 2000 ms. */
+  timeoutMs?: number;
+  /** Failed checks in a row that take a target out of rotation. Default: 3. */
+  unhealthyThreshold?: number;
+  /** Passed checks in a row that put it back. Default: 2. */
+  healthyThreshold?: number;
+}
+
+/** How a forward route spreads connections over its targets. */
+export interface ILoadBalancing {
+  /** Default: `'round-robin'`. `'ip-hash'` keeps a client IP on one target while it is healthy (consistent hashing). */
+  policy?: 'round-robin' | 'least-connections' | 'ip-hash';
+  /** Active checks; without them only passive failover applies. Default: none. */
+  healthCheck?: IHealthCheck;
+}
+
+/**
+ * Header rules (SmartProxy v19 parity): a string sets the header (templates
+ * `{clientIp}`, `{domain}`, `{path}`, `{port}`, `{route}`), `null` removes it.
+ */
+export interface IRouteHeaders {
+  /** Applied to the request sent upstream. */
+  request?: Record<string, string | null>;
+  /** Applied to the response sent to the client. */
+  response?: Record<string, string | null>;
 }
 
 export interface IStaticCertificate {
@@ -111,7 +157,9 @@ export type RouteActionType = 'forward' | 'redirect' | 'block' | 'static' | 'soc
 
 export interface IRouteAction {
   type: RouteActionType;
-  target?: IRouteTarget;
+  target?: IRouteTarget | IRouteTargetEndpoint[];
+  /** Forward routes with several targets: the policy and health checks. Default: round-robin, no checks. */
+  loadBalancing?: ILoadBalancing;
   tls?: IRouteTls;
   redirect?: IRouteRedirect;
   static?: IRouteStatic;
@@ -145,4 +193,6 @@ export interface IRouteConfig {
   action: IRouteAction;
   security?: IRouteSecurity;
   timeouts?: IRouteTimeouts;
+  /** Headers set or removed on HTTP requests and responses of this route. Default: none. */
+  headers?: IRouteHeaders;
 }

@@ -5,6 +5,7 @@ import { pathPatternProblem } from './path-matcher.js';
 import { closest } from '../util/did-you-mean.js';
 import { isIP } from 'node:net';
 import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
+import { validateHeaders, validateLoadBalancing, validateTarget } from './validate-edge.js';
 
 /**
  * Checks a whole route list and returns every problem found, so a user fixes
@@ -45,10 +46,10 @@ export function routeLabel(route: unknown, index: number): string {
 type Report = (path: string, message: string) => void;
 type Obj = Record<string, unknown>;
 
-const routeKeys = ['name', 'priority', 'match', 'action', 'security', 'timeouts'];
+const routeKeys = ['name', 'priority', 'match', 'action', 'security', 'timeouts', 'headers'];
 const routeTimeoutKeys = ['upstreamConnectMs', 'upstreamResponseMs', 'maxLifetimeMs', 'websocketIdleMs'];
 const matchKeys = ['ports', 'domains', 'path', 'clientIp'];
-const actionKeys = ['type', 'target', 'tls', 'redirect', 'static', 'socketHandler'];
+const actionKeys = ['type', 'target', 'loadBalancing', 'tls', 'redirect', 'static', 'socketHandler'];
 const actionTypes = ['forward', 'redirect', 'block', 'static', 'socket-handler', 'metrics'];
 const tlsModes = ['passthrough', 'terminate', 'terminate-and-reencrypt'];
 const tlsKeys = ['mode', 'certificate', 'minVersion', 'ciphers', 'upstream', 'http2'];
@@ -72,6 +73,7 @@ function validateRoute(route: unknown, report: Report): void {
   else validateAction(route.action, isObject(route.match) ? route.match : {}, report);
   if (route.security !== undefined) validateSecurity(route.security, report);
   if (route.timeouts !== undefined) validateTimeouts(route.timeouts, report);
+  validateHeaders(route.headers, report);
 }
 
 function validateTimeouts(timeouts: unknown, report: Report): void {
@@ -143,6 +145,7 @@ function validateAction(action: Obj, match: Obj, report: Report): void {
   } else if (action.target !== undefined) {
     report('action.target', `is only used by forward routes, not ${type}`);
   }
+  validateLoadBalancing(action.loadBalancing, type, report);
   if (type === 'redirect') validateRedirect(action.redirect, report);
   if (type === 'static') validateStatic(action.static, report);
   if (type === 'socket-handler' && typeof action.socketHandler !== 'function') {
@@ -223,24 +226,6 @@ function validateTlsPolicy(tls: Obj, mode: string, report: Report): void {
   const name = upstream.servername;
   if (name !== undefined && (typeof name !== 'string' || isIP(name) !== 0 || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(name) || name.length > 253)) {
     report('action.tls.upstream.servername', `should be a DNS host name (SNI cannot carry an IP address), instead got ${show(name)}`);
-  }
-}
-
-function validateTarget(target: unknown, report: Report): void {
-  if (!isObject(target)) return report('action.target', 'should be { host, port }');
-  unknownKeys(target, ['host', 'port'], 'action.target.', report);
-  const hosts = typeof target.host === 'string' ? [target.host] : target.host;
-  if (!Array.isArray(hosts) || hosts.length === 0) {
-    report('action.target.host', 'should be a host name or a non-empty list of them');
-  } else {
-    hosts.forEach((h: unknown, i) => {
-      if (typeof h !== 'string' || h.length === 0 || /[\s/]/.test(h)) {
-        report(Array.isArray(target.host) ? `action.target.host[${i}]` : 'action.target.host', 'should be a host name or IP address');
-      }
-    });
-  }
-  if (target.port !== 'preserve' && !isPort(target.port)) {
-    report('action.target.port', `should be an integer from 1 to 65535 or 'preserve', instead got ${show(target.port)}`);
   }
 }
 

@@ -20,6 +20,10 @@ export interface WorkerSettings {
   reusePort: boolean;
   /** HTTP/2 session limits. */
   http2?: IHttp2Options;
+  /** Peers that must send a PROXY header. */
+  proxyProtocol?: { allowFrom: string[] };
+  /** Whether to write access log records (through the worker's logger, which reaches the control plane's). */
+  accessLog?: boolean;
 }
 
 /** An internal route sent as data: the handler is named, and the worker has its own copy. */

@@ -92,6 +92,8 @@ export function createWorkerGroup(workers: number | 'auto', options: ISmartProxy
       logLevel: logger.level as LogLevel,
       reusePort: reusePortSupported(),
       http2: options.http2,
+      proxyProtocol: options.proxyProtocol,
+      accessLog: options.accessLog !== undefined && options.accessLog !== false,
     },
   });
 }

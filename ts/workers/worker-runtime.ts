@@ -1,3 +1,5 @@
+import { AccessLog } from '../proxy/access-log.js';
+import { compileIpMatcher } from '../routing/ip-matcher.js';
 import { defaultHttp2 } from '../options.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -67,6 +69,8 @@ export class WorkerRuntime {
       // The group's totals, as the control plane last pushed them (at most a metrics interval old).
       renderMetrics: () => this.#groupMetrics,
       http2: Object.freeze({ ...defaultHttp2, ...settings.http2 }),
+      accessLog: settings.accessLog === true ? new AccessLog(true, logger) : undefined,
+      proxyProtocol: settings.proxyProtocol === undefined ? undefined : compileIpMatcher(settings.proxyProtocol.allowFrom),
     });
     this.#http = new HttpFronts(ctx);
     this.#router = new ConnectionRouter(ctx, this.#http);

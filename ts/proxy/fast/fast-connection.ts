@@ -3,8 +3,12 @@ import type { Route } from '../../routing/route.js';
 import { routeTimeout, type ProxyContext } from '../context.js';
 import { matchRequest } from '../http-handler.js';
 import { admitRequest, closesAfterResponse, finishRequest } from '../http/admission.js';
-import { failureStatus, isRetryable, isStaleConnectionError, type UpstreamFailure } from '../http/upstream-failure.js';
-import { pickTarget } from '../route-target.js';
+import { exhaustedFailure, failureStatus, isRetryable, isStaleConnectionError, retryAfterSeconds, type UpstreamFailure } from '../http/upstream-failure.js';
+import type { ForwardedFacts } from '../forwarded-headers.js';
+import { upstreamPort, type Upstream } from '../balancer/upstream.js';
+import { noteUpstream, noteUpstreamResponse } from '../access-log.js';
+import { connectionEnds } from '../proxy-protocol/client-address.js';
+import { buildProxyHeader } from '../proxy-protocol/header.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
 import type { UpstreamPool } from '../upstream/pool.js';
@@ -73,7 +77,10 @@ export class FastConnection implements UpstreamOwner {
   #head: RequestHead | undefined;
   #upstream: UpstreamSocket | undefined;
   #upstreamHead = '';
-  #target: UpstreamTarget | undefined;
+  /** Where the exchange's socket goes, and its pool key. */
+  #dest: UpstreamTarget | undefined;
+  /** Body bytes a second try writes again. */
+  #replay: Buffer[] = [];
   #hasBody = false;
   /** Withdraws an ask for an upstream socket still waiting in the pool. */
   #withdraw: () => void = noop;
@@ -92,6 +99,14 @@ export class FastConnection implements UpstreamOwner {
   readonly #pieces: Buffer[] = [];
   #resStarted = false;
   #closeAfter = false;
+  // ---- balancer: the exchange's target, the ones it failed on, and body bytes a failed connect must replay ----
+  #facts: ForwardedFacts | undefined;
+  #target: Upstream | undefined;
+  readonly #tried: Upstream[] = [];
+  #connected = false;
+  #unsent: Buffer[] = [];
+  /** The status the client was answered, for the access log. */
+  #status = 0;
 
   constructor(front: ConnectionOwner, ctx: ProxyContext, socket: Socket, port: number, peeked: Buffer | undefined) {
     this.#front = front;
@@ -171,7 +186,7 @@ export class FastConnection implements UpstreamOwner {
     const head = parseRequestHead(buf, 0, this.#ctx.limits.maxHeaderBytes);
     if (head === 'incomplete') return;
     if (head === 'handover' || head === 'invalid') return this.#handover();
-    const req = { url: head.target as string | undefined, httpVersion: '1.1', headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
+    const req = { url: head.target as string | undefined, method: head.method, httpVersion: '1.1', headers: { host: head.host }, rawHeaders: head.rawHeaders, socket: this.#socket };
     const matched = matchRequest(this.#ctx, this.#port, req);
     if ('status' in matched) return this.#refuse(head, matched.status, matched.detail);
     const route = matched.route;
@@ -188,23 +203,30 @@ export class FastConnection implements UpstreamOwner {
     this.#resHead = undefined;
     this.#resBuf = undefined;
     this.#closeAfter = head.close;
-    const target = pickTarget(route, this.#port);
-    const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
-    this.#target = upstreamTarget(target.host, target.port, reencrypt ? upstreamTlsOptions(route, matched.facts.host) : undefined);
+    this.#status = 0;
+    this.#facts = matched.facts;
+    this.#tried.length = 0;
+    const target = route.state.balancer!.select(matched.facts.clientIp);
     this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
     const framing = head.framing;
     this.#hasBody = framing.kind === 'chunked' || (framing.kind === 'length' && framing.length > 0);
     this.#mayRetry = isRetryable(head.method, this.#hasBody);
     this.#buf = buf.length === head.size ? undefined : buf.subarray(head.size);
+    if (target === undefined) {
+      this.#reqDone = !this.#hasBody;
+      this.#phase = Phase.Wait;
+      return this.#fail('no-target', 'no upstream target is available');
+    }
+    this.#setTarget(target);
     this.#phase = Phase.Queued;
-    this.#withdraw = this.#front.pool.acquire(this.#target.key, this.#granted);
+    this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#granted);
   }
 
   /** A socket to the target can be had (at once, unless the target is at its cap): the exchange starts. */
   readonly #granted = (pooled: Socket | undefined): void => {
     this.#withdraw = noop;
     // The client left while the ask waited: the slot goes back untouched.
-    if (this.#phase !== Phase.Queued) return this.#front.pool.release(this.#target!.key, pooled);
+    if (this.#phase !== Phase.Queued) return this.#front.pool.release(this.#dest!.key, pooled);
     this.#send(pooled);
     if (!this.#hasBody) return this.#requestEnded();
     const framing = this.#head!.framing;
@@ -216,14 +238,45 @@ export class FastConnection implements UpstreamOwner {
     if (rest !== undefined) this.#requestBody(rest);
   };
 
-  /** The slot for a retry: always on a fresh connection, as the pooled one just proved stale. */
+  /**
+   * The slot for a second try (a stale pooled socket, or a failover to
+   * another target): always on a fresh connection, with the body bytes the
+   * failed one took written again.
+   */
   readonly #retryGranted = (pooled: Socket | undefined): void => {
     this.#withdraw = noop;
-    if (this.#phase === Phase.Gone) return this.#front.pool.release(this.#target!.key, pooled);
+    if (this.#phase === Phase.Gone) return this.#front.pool.release(this.#dest!.key, pooled);
     // Another pooled socket may be as stale as the last one: this slot opens its own connection instead.
     pooled?.destroy();
     this.#send(undefined);
+    const replay = this.#replay;
+    this.#replay = [];
+    let ok = true;
+    for (const piece of replay) ok = this.#writeUpstream(piece) && ok;
+    // A client paused for the failed socket's sake would wait for a drain the new one never sends.
+    if (ok && this.#phase === Phase.Body) this.#socket.resume();
   };
+
+  /**
+   * The exchange goes to `target`: counted in flight there (least-connections);
+   * pooled by host:port (and how a TLS upstream is verified), or also by
+   * client when the target gets a PROXY header, since a header names one
+   * client and a pooled socket keeps it.
+   */
+  #setTarget(target: Upstream): void {
+    const route = this.#route!;
+    const balancer = route.state.balancer!;
+    if (this.#target !== undefined) balancer.release(this.#target);
+    balancer.acquire(target);
+    this.#target = target;
+    const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
+    const dest = upstreamTarget(target.host, upstreamPort(target, this.#port), reencrypt ? upstreamTlsOptions(route, this.#facts!.host) : undefined);
+    if (target.proxyProtocol === undefined) this.#dest = dest;
+    else {
+      const ends = connectionEnds(this.#socket);
+      this.#dest = { ...dest, key: `${dest.key}|${target.proxyProtocol}|${ends.clientIp}:${ends.clientPort}` };
+    }
+  }
 
   /** Writes the request head to a pooled socket, or to a new connection when there is none. */
   #send(pooled: Socket | undefined): void {
@@ -232,12 +285,17 @@ export class FastConnection implements UpstreamOwner {
     if (pooled !== undefined) {
       upstream = lease(pooled, this);
       this.#reused = true;
+      this.#connected = true;
     } else {
-      upstream = connectUpstream(this.#target!, this.#front.pool, this);
+      upstream = connectUpstream(this.#dest!, this.#front.pool, this);
       this.#reused = false;
+      this.#connected = false;
       this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'));
+      const version = this.#target!.proxyProtocol;
+      if (version !== undefined) upstream.write(buildProxyHeader(version, connectionEnds(this.#socket)));
     }
     this.#upstream = upstream;
+    if (this.#ctx.accessLog !== undefined) noteUpstream(this.#socket, this.#target!.key);
     upstream.setTimeout(routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#upstreamHead, 'latin1');
   }
@@ -247,8 +305,34 @@ export class FastConnection implements UpstreamOwner {
     const upstream = this.#upstream;
     if (upstream === undefined) return;
     this.#dropUpstream();
-    this.#fail('connect-timeout', 'upstream connect timed out');
+    this.#failover('connect-timeout', 'upstream connect timed out');
   };
+
+  /** Body bytes go upstream; until the connection is up they are kept too, so a failover can replay them. */
+  #writeUpstream(piece: Buffer): boolean {
+    if (!this.#connected) this.#unsent.push(piece);
+    return this.#upstream!.write(piece);
+  }
+
+  /**
+   * The target did not take the connection: nothing reached it, so the
+   * request (with any body bytes written so far) goes to the next target,
+   * whatever its method. None left: the failure's own answer, or 503.
+   */
+  #failover(failure: UpstreamFailure, message: string): void {
+    const route = this.#route!;
+    const balancer = route.state.balancer!;
+    const target = this.#target!;
+    balancer.reportFailure(target, this.#ctx.logger, route.name);
+    this.#tried.push(target);
+    const next = balancer.select(this.#facts!.clientIp, this.#tried);
+    if (next === undefined) return this.#fail(exhaustedFailure(failure, balancer.targets.length), message);
+    this.#ctx.logger.warn({ route: route.name, target: target.key, next: next.key, err: message }, 'upstream connection failed; trying the next target');
+    this.#replay = this.#unsent;
+    this.#unsent = [];
+    this.#setTarget(next);
+    this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#retryGranted);
+  }
 
   /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
   #requestBody(chunk: Buffer): void {
@@ -259,7 +343,7 @@ export class FastConnection implements UpstreamOwner {
       this.#reqLeft -= end;
       if (this.#reqLeft > 0) end = -1;
       const piece = end === -1 || end === chunk.length ? chunk : chunk.subarray(0, end);
-      if (this.#upstream !== undefined && !this.#upstream.write(piece)) this.#socket.pause();
+      if (this.#upstream !== undefined && !this.#writeUpstream(piece)) this.#socket.pause();
     } else {
       const out = this.#pieces;
       end = this.#reqChunks.scan(chunk, 0, chunk.length, out);
@@ -267,7 +351,11 @@ export class FastConnection implements UpstreamOwner {
         out.length = 0;
         return this.#badRequestBody();
       }
-      if (this.#upstream !== undefined && !writeAll(this.#upstream, out)) this.#socket.pause();
+      if (this.#upstream !== undefined) {
+        let ok = true;
+        for (let i = 0; i < out.length; i++) ok = this.#writeUpstream(out[i]!) && ok;
+        if (!ok) this.#socket.pause();
+      }
       out.length = 0;
     }
     if (end === -1) return;
@@ -294,6 +382,9 @@ export class FastConnection implements UpstreamOwner {
   upstreamConnected(): void {
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
+    this.#connected = true;
+    this.#unsent.length = 0;
+    if (this.#target !== undefined) this.#route?.state.balancer!.reportSuccess(this.#target);
   }
 
   upstreamDrained(): void {
@@ -320,6 +411,8 @@ export class FastConnection implements UpstreamOwner {
       return this.#fail('invalid-response', 'upstream sent an invalid response head');
     }
     this.#resHead = head;
+    this.#status = head.status;
+    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#socket);
     const method = this.#head!.method;
     const route = this.#route!;
     if (closesAfterResponse(route)) this.#closeAfter = true;
@@ -332,7 +425,7 @@ export class FastConnection implements UpstreamOwner {
     // Chunked or until-close bodies both reach the client chunked, behind the upstream's other codings.
     const chunked = this.#resBody === ResBody.Chunked || this.#resBody === ResBody.UntilClose;
     const framing = !chunked ? undefined : head.codings.length === 0 ? 'chunked' : `${head.codings.join(', ')}, chunked`;
-    const text = clientResponseHead(head, framing, this.#closeAfter);
+    const text = clientResponseHead(head, framing, this.#closeAfter, this.#facts);
     const socket = this.#socket;
     socket.cork();
     socket.write(text, 'latin1');
@@ -397,12 +490,26 @@ export class FastConnection implements UpstreamOwner {
     this.#dropUpstream();
     if (this.#resStarted) return void this.#socket.destroy();
     const route = this.#route!;
+    if (!this.#connected && !timeout) return this.#failover('refused', error?.message ?? 'upstream closed the connection');
     // An upstream may close an idle pooled connection just as we reuse it; the request never reached it.
     if (this.#mayRetry && this.#reused && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
       this.#mayRetry = false;
-      this.#withdraw = this.#front.pool.acquire(this.#target!.key, this.#retryGranted);
+      this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#retryGranted);
       return;
+    }
+    // A fresh connection that reset before any response byte: an idempotent request goes to another target, once.
+    if (this.#mayRetry && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
+      const balancer = route.state.balancer!;
+      balancer.reportFailure(this.#target!, this.#ctx.logger, route.name);
+      this.#tried.push(this.#target!);
+      const next = balancer.select(this.#facts!.clientIp, this.#tried);
+      if (next !== undefined) {
+        this.#mayRetry = false;
+        this.#setTarget(next);
+        this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#retryGranted);
+        return;
+      }
     }
     const message = timeout ? 'upstream timed out' : (error?.message ?? 'upstream closed the connection');
     this.#fail(timeout ? 'response-timeout' : 'refused', message);
@@ -411,7 +518,7 @@ export class FastConnection implements UpstreamOwner {
   #fail(failure: UpstreamFailure, message: string): void {
     const { status, detail } = failureStatus(failure);
     const route = this.#route!;
-    this.#ctx.logger.warn({ route: route.name, target: `${this.#target!.host}:${this.#target!.port}`, err: message }, 'upstream request failed');
+    this.#ctx.logger.warn({ route: route.name, target: this.#target?.key, err: message }, 'upstream request failed');
     if (this.#resStarted) return void this.#socket.destroy();
     // The unread rest of a request body would be read as the next request: the connection ends after this answer.
     if (!this.#reqDone) this.#closeAfter = true;
@@ -438,7 +545,10 @@ export class FastConnection implements UpstreamOwner {
 
   /** A short plain-text answer from the proxy itself, as sendStatus writes it, ending the exchange. */
   #respond(status: number, detail: string): void {
-    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter, this.#head?.method === 'HEAD'));
+    this.#status = status;
+    // A 503 for a route with no target left says when to come back.
+    const extra = status === 503 && this.#route !== undefined ? `Retry-After: ${retryAfterSeconds}\r\n` : '';
+    this.#socket.write(rawStatusResponse(status, detail, this.#closeAfter, this.#head?.method === 'HEAD', extra));
     this.#resStarted = true;
     this.#responseEnded(false);
   }
@@ -452,7 +562,7 @@ export class FastConnection implements UpstreamOwner {
       this.#connectTimer = undefined;
       upstream.resume();
       const clean = reusable && this.#reqDone && !this.#resHead!.close;
-      release(upstream, this.#target!.key, clean);
+      release(upstream, this.#dest!.key, clean);
     }
     this.#finish();
     if (this.#phase === Phase.Gone) return;
@@ -472,7 +582,10 @@ export class FastConnection implements UpstreamOwner {
     const route = this.#route;
     if (route === undefined) return;
     this.#route = undefined;
-    finishRequest(this.#ctx, route, this.#port, this.#socket);
+    if (this.#target !== undefined) route.state.balancer!.release(this.#target);
+    this.#target = undefined;
+    this.#facts = undefined;
+    finishRequest(this.#ctx, route, this.#port, this.#socket, this.#status);
   }
 
   #dropUpstream(): void {
@@ -481,7 +594,7 @@ export class FastConnection implements UpstreamOwner {
     this.#connectTimer = undefined;
     if (upstream === undefined) return;
     this.#upstream = undefined;
-    release(upstream, this.#target!.key, false);
+    release(upstream, this.#dest!.key, false);
   }
 
   #gone(): void {

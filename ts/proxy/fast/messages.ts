@@ -26,8 +26,8 @@ function bodyFraming(framing: Framing): BodyFraming {
  * `chunked` for a re-chunked until-close body); Connection: close when the
  * client connection ends after it.
  */
-export function clientResponseHead(head: ResponseHead, transferEncoding: string | undefined, close: boolean): string {
+export function clientResponseHead(head: ResponseHead, transferEncoding: string | undefined, close: boolean, facts?: ForwardedFacts): string {
   let framing = transferEncoding === undefined ? '' : `Transfer-Encoding: ${transferEncoding}\r\n`;
   if (close) framing += 'Connection: close\r\n';
-  return headText(`HTTP/1.1 ${head.status} ${head.reason}`, clientResponseHeaders(head.rawHeaders), framing);
+  return headText(`HTTP/1.1 ${head.status} ${head.reason}`, clientResponseHeaders(head.rawHeaders, facts), framing);
 }

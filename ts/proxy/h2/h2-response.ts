@@ -85,7 +85,7 @@ export function streamSink(stream: ServerHttp2Stream, method: string, acceptsTra
       if (acceptsTrailers) relayTrailers(stream);
     },
     body: stream,
-    fail: (status, detail) => sendStatus(streamActionResponse(stream, method), status, detail),
+    fail: (status, detail, retryAfter) => sendStatus(streamActionResponse(stream, method), status, detail, false, retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) }),
     abort: () => resetStream(stream),
   };
 }

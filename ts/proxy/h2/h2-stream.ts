@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 /**
  * One HTTP/2 stream through the one HTTP pipeline: its header list becomes
  * a routable request (matchRequest: routes, Host rules, 421 for a name
@@ -71,7 +72,7 @@ function forwardStream(ctx: ProxyContext, host: StreamHost, route: Route, stream
   // Without a Content-Length, HTTP/2 frames the body by END_STREAM; an HTTP/1.1 hop needs chunked for that.
   const framing: BodyFraming = head.contentLength ?? (hasBody ? 'chunked' : undefined);
   host.upstreamStarted();
-  const abort = forwardRequest(ctx, route, facts, { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined }, streamSink(stream, head.method, head.acceptsTrailers));
+  const abort = forwardRequest(ctx, route, facts, { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: stream.session!.socket as Socket }, streamSink(stream, head.method, head.acceptsTrailers));
   stream.once('close', () => {
     // Node ends the writable side of a reset stream itself, so writableFinished cannot tell a reset from a finished response.
     if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) abort();

@@ -16,6 +16,8 @@ import type { ProxyContext } from '../context.js';
 const inFlight = new WeakMap<Socket, Meter[]>();
 /** Bytes each connection had moved when its last request finished: the next request's bytes start there. */
 const counted = new WeakMap<Socket, { read: number; written: number }>();
+/** Where each request's meter started, for the bytes its access log record states. */
+const starts = new WeakMap<Meter, { read: number; written: number }>();
 
 /** Takes one of the route's slots for a request on `socket`; false (and a counted limit hit) when the route is full. */
 export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): boolean {
@@ -30,21 +32,32 @@ export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): b
   // The bytes of a connection go to one route at a time: a second request in flight on it (HTTP/2) is counted, its bytes are not split.
   const from = meters === undefined ? counted.get(socket) : undefined;
   const meter = meters === undefined ? ctx.metrics.routeConnectionOpened(route.name, socket, from?.read ?? 0, from?.written ?? 0) : ctx.metrics.routeConnectionOpened(route.name, socket);
+  starts.set(meter, { read: meter.read, written: meter.written });
   if (meters === undefined) inFlight.set(socket, [meter]);
   else meters.push(meter);
   return true;
 }
 
-/** Gives the slot back and counts the request as answered by the route. */
-export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket): void {
+/**
+ * Gives the slot back, counts the request as answered by the route, and
+ * writes its access log record (`status`: what the client was answered, 0
+ * when it went away first).
+ */
+export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket, status = 0): void {
   releaseRequest(ctx, route, socket);
   ctx.metrics.request(route.name, port);
+  if (ctx.accessLog !== undefined) ctx.accessLog.request(socket, route.name, port, status, moved.bytesIn, moved.bytesOut);
 }
+
+/** The bytes the request just released moved, read by the access log (a module slot, so counting allocates nothing). */
+const moved = { bytesIn: 0, bytesOut: 0 };
 
 /** Gives the slot back without counting a request (an upgrade counted its request when it began). */
 export function releaseRequest(ctx: ProxyContext, route: Route, socket: Socket): void {
   route.state.connections--;
   ctx.tracker.requestFinished(socket);
+  moved.bytesIn = 0;
+  moved.bytesOut = 0;
   const meters = inFlight.get(socket);
   if (meters === undefined) return;
   const routeCounters = ctx.metrics.route(route.name);
@@ -53,6 +66,9 @@ export function releaseRequest(ctx: ProxyContext, route: Route, socket: Socket):
   if (meters.length === 0) inFlight.delete(socket);
   if (meter === undefined) return;
   ctx.metrics.routeConnectionClosed(meter);
+  const start = starts.get(meter);
+  moved.bytesIn = meter.read - (start?.read ?? 0);
+  moved.bytesOut = meter.written - (start?.written ?? 0);
   if (meters.length === 0) counted.set(socket, { read: meter.read, written: meter.written });
 }
 

@@ -9,6 +9,7 @@ import type { IpMatcher } from '../../routing/ip-matcher.js';
 import { addForwardedHeaders, type ForwardedFacts } from '../forwarded-headers.js';
 import { endToEndHeaders } from '../hop-headers.js';
 import { httpDate } from './date.js';
+import { applyHeaderRules } from './header-rules.js';
 
 /** How a request body goes upstream: chunked, a Content-Length (0 included), or no framing header at all. */
 export type BodyFraming = 'chunked' | number | undefined;
@@ -65,6 +66,8 @@ export function isValidReason(reason: string): boolean {
 export function upstreamRequestHeaders(raw: readonly string[], framing: BodyFraming, facts: ForwardedFacts, trusted: IpMatcher | undefined): string[] {
   const headers = addForwardedHeaders(endToEndHeaders(raw, undefined, framingHeaders), facts, trusted);
   if (facts.host !== undefined && !hasHeader(raw, 'host')) headers.push('Host', facts.host);
+  // The route's rules come last but before framing: they may replace X-Forwarded-* and Host, never the framing.
+  if (facts.headerRules !== undefined) applyHeaderRules(headers, facts.headerRules.request, facts);
   if (framing === 'chunked') headers.push('Transfer-Encoding', 'chunked');
   else if (framing !== undefined) headers.push('Content-Length', String(framing));
   return headers;
@@ -72,12 +75,14 @@ export function upstreamRequestHeaders(raw: readonly string[], framing: BodyFram
 
 /**
  * The headers a client gets with a relayed response: hop-by-hop ones
- * dropped, and a Date added when the upstream sent none. Content-Length is
+ * dropped, a Date added when the upstream sent none, and the route's
+ * response header rules applied (`facts` of the request). Content-Length is
  * kept; the engine adds Transfer-Encoding or Connection as it frames the body.
  */
-export function clientResponseHeaders(raw: readonly string[]): string[] {
+export function clientResponseHeaders(raw: readonly string[], facts?: ForwardedFacts): string[] {
   const headers = endToEndHeaders(raw);
   if (!hasHeader(raw, 'date')) headers.push('Date', httpDate());
+  if (facts?.headerRules !== undefined) applyHeaderRules(headers, facts.headerRules.response, facts);
   return headers;
 }
 

@@ -5,8 +5,13 @@
  * connection is cut instead.
  */
 
-/** How a forwarded request failed. */
-export type UpstreamFailure = 'connect-timeout' | 'response-timeout' | 'refused' | 'invalid-response';
+import { passiveDefaults } from '../balancer/upstream.js';
+
+/** How a forwarded request failed; `no-target` when every target of the route is down or was tried. */
+export type UpstreamFailure = 'connect-timeout' | 'response-timeout' | 'refused' | 'invalid-response' | 'no-target';
+
+/** Retry-After (seconds) sent with a `no-target` 503: an ejected target is tried again after this. */
+export const retryAfterSeconds = Math.ceil(passiveDefaults.ejectMs / 1000);
 
 export function failureStatus(failure: UpstreamFailure): { status: number; detail: string } {
   switch (failure) {
@@ -14,6 +19,8 @@ export function failureStatus(failure: UpstreamFailure): { status: number; detai
       return { status: 504, detail: 'upstream did not accept the connection in time' };
     case 'response-timeout':
       return { status: 504, detail: 'upstream timed out' };
+    case 'no-target':
+      return { status: 503, detail: 'no upstream target is available' };
     case 'invalid-response':
       return { status: 502, detail: 'upstream sent an invalid response' };
     default:
@@ -31,6 +38,15 @@ const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
  */
 export function isRetryable(method: string, hasBody: boolean): boolean {
   return !hasBody && idempotent.has(method);
+}
+
+/**
+ * How a request is answered once no target is left to try: a route with
+ * several targets says all are down (503, Retry-After); a single target's
+ * failure keeps its own status (502 refused, 504 timed out).
+ */
+export function exhaustedFailure(last: UpstreamFailure, targets: number): UpstreamFailure {
+  return targets > 1 ? 'no-target' : last;
 }
 
 /** The error a reused connection the upstream had already closed fails with (or none: a plain close). */
