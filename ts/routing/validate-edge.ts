@@ -5,9 +5,8 @@
  */
 import { headerRuleProblem } from '../proxy/http/header-rules.js';
 import { closest } from '../util/did-you-mean.js';
+import { isObject, unknownKeys, type Report } from './validate-shape.js';
 
-type Report = (path: string, message: string) => void;
-type Obj = Record<string, unknown>;
 
 const targetKeys = ['host', 'port', 'proxyProtocol'];
 const endpointKeys = ['host', 'port', 'proxyProtocol'];
@@ -101,17 +100,6 @@ export function validateHeaders(value: unknown, report: Report): void {
   }
 }
 
-function unknownKeys(object: Obj, known: string[], prefix: string, report: Report): void {
-  for (const key of Object.keys(object)) {
-    if (known.includes(key)) continue;
-    const near = closest(key, known);
-    report(`${prefix}${key}`, `is not a known field${near ? ` (did you mean '${near}'?)` : ''}`);
-  }
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isHost(value: unknown): boolean {
   return typeof value === 'string' && value.length > 0 && !/[\s/]/.test(value);

@@ -3,6 +3,7 @@ import { domainPatternProblem } from './domain-matcher.js';
 import { ipPatternProblem } from './ip-matcher.js';
 import { pathPatternProblem } from './path-matcher.js';
 import { closest } from '../util/did-you-mean.js';
+import { isObject, unknownKeys, type Obj, type Report } from './validate-shape.js';
 import { isIP } from 'node:net';
 import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 import { validateHeaders, validateLoadBalancing, validateTarget } from './validate-edge.js';
@@ -43,8 +44,6 @@ export function routeLabel(route: unknown, index: number): string {
   return typeof name === 'string' && name.length > 0 ? name : `routes[${index}]`;
 }
 
-type Report = (path: string, message: string) => void;
-type Obj = Record<string, unknown>;
 
 const routeKeys = ['name', 'priority', 'match', 'action', 'security', 'timeouts', 'headers'];
 const routeTimeoutKeys = ['upstreamConnectMs', 'upstreamResponseMs', 'maxLifetimeMs', 'websocketIdleMs'];
@@ -277,17 +276,6 @@ function validateIpList(list: unknown, path: string, report: Report): void {
   });
 }
 
-function unknownKeys(object: Obj, known: string[], prefix: string, report: Report): void {
-  for (const key of Object.keys(object)) {
-    if (known.includes(key)) continue;
-    const near = closest(key, known);
-    report(`${prefix}${key}`, `is not a known field${near ? ` (did you mean '${near}'?)` : ''}`);
-  }
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isPort(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
