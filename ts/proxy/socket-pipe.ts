@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { ownReadBuffer, type OwnReadBuffer } from './upstream/read-buffer.js';
 
 /**
  * Pipes two sockets both ways and ties their lifetimes together: an error or
@@ -6,9 +7,14 @@ import type { Socket } from 'node:net';
  * A graceful end (FIN) is passed on as a half-close and the other direction
  * keeps flowing until it ends too (TCP half-open keeps working).
  */
-export function pipeSockets(a: Socket, b: Socket): void {
+export function pipeSockets(a: Socket, b: Socket, bReadsIntoA = false): void {
   a.pipe(b);
-  b.pipe(a);
+  if (!bReadsIntoA) b.pipe(a);
+  else {
+    // b was opened with readsInto(a): its bytes reach a already; only its end and a's drain are left to wire.
+    b.on('end', () => a.end());
+    a.on('drain', () => b.resume());
+  }
   const destroyBoth = () => {
     a.destroy();
     b.destroy();
@@ -27,4 +33,18 @@ function closePartner(partner: Socket): void {
   // may still be flushing the last bytes: destroySoon lets them go first.
   if (partner.writableEnded) partner.destroySoon();
   else partner.destroy();
+}
+
+/**
+ * `onread` options for a socket we open (an upstream) whose bytes all go to
+ * `to`: each read is written from one reusable buffer (see read-buffer.ts),
+ * and a `to` that cannot take more pauses the reading socket, `from()`,
+ * until it drains (pipeSockets with `bReadsIntoA` resumes it).
+ */
+export function readsInto(to: Socket, from: () => Socket | undefined): OwnReadBuffer {
+  return ownReadBuffer((view) => {
+    if (to.destroyed) return false;
+    if (!to.write(view)) from()?.pause();
+    return to.writableLength > 0;
+  });
 }

@@ -6,7 +6,7 @@ import { routeTimeout, type ProxyContext } from './context.js';
 import { clientAddress, connectionEnds } from './proxy-protocol/client-address.js';
 import { buildProxyHeader } from './proxy-protocol/header.js';
 import { noteUpstream } from './access-log.js';
-import { pipeSockets } from './socket-pipe.js';
+import { pipeSockets, readsInto } from './socket-pipe.js';
 
 /**
  * Connects to one of the route's targets and pipes the client through,
@@ -25,7 +25,8 @@ function attempt(ctx: ProxyContext, route: Route, client: Socket, port: number, 
     ctx.logger.warn({ route: route.name, tried: tried.map((t) => t.key) }, 'no upstream target available; closing the connection');
     return void client.destroy();
   }
-  const upstream = connect({ host: target.host, port: upstreamPort(target, port), allowHalfOpen: true, noDelay: true });
+  // The upstream's bytes are written to the client straight from its own read buffer (no allocation per read).
+  const upstream: Socket = connect({ host: target.host, port: upstreamPort(target, port), allowHalfOpen: true, noDelay: true, onread: readsInto(client, () => upstream) });
   const timer = setTimeout(() => upstream.destroy(new Error('upstream connect timeout')), routeTimeout(ctx, route, 'upstreamConnectMs'));
   const failBeforeConnect = (error: Error) => {
     clearTimeout(timer);
@@ -55,7 +56,7 @@ function attempt(ctx: ProxyContext, route: Route, client: Socket, port: number, 
     // arrives; a piped connection must stay half-open instead, so a reply
     // the upstream sends after that FIN still reaches the client.
     client.allowHalfOpen = true;
-    pipeSockets(client, upstream);
+    pipeSockets(client, upstream, true);
     client.resume();
   });
 }

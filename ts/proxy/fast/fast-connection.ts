@@ -391,9 +391,11 @@ export class FastConnection implements UpstreamOwner {
     if (this.#phase === Phase.Body) this.#socket.resume();
   }
 
-  upstreamData(chunk: Buffer): void {
-    if (this.#resHead === undefined) return this.#responseHead(chunk);
-    this.#responseBody(chunk, 0);
+  upstreamData(chunk: Buffer): boolean {
+    if (this.#resHead === undefined) this.#responseHead(chunk);
+    else this.#responseBody(chunk, 0);
+    // A write the client socket could not take at once still points into the chunk.
+    return this.#socket.writableLength > 0 || this.#socket.destroyed;
   }
 
   #responseHead(chunk: Buffer): void {
@@ -404,7 +406,8 @@ export class FastConnection implements UpstreamOwner {
       buf = buf.subarray(head.size);
       head = parseResponseHead(buf, 0, maxResponseHead);
     }
-    if (head === 'incomplete') return void (this.#resBuf = buf);
+    // A partial head is kept past this read, so it is copied out of the socket's reusable read buffer.
+    if (head === 'incomplete') return void (this.#resBuf = buf === chunk ? Buffer.from(buf) : buf);
     this.#resBuf = undefined;
     if (typeof head === 'string' || head.status === 101) {
       this.#dropUpstream();

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { UpstreamTlsOptions } from '../tls/upstream-tls.js';
 import type { UpstreamPool } from './pool.js';
+import { ownReadBuffer } from './read-buffer.js';
 
 /** Where an exchange goes: host and port, TLS settings for a re-encrypted upstream, and the pool key that says both. */
 export interface UpstreamTarget {
@@ -32,7 +33,13 @@ export function upstreamTarget(host: string, port: number, tls?: UpstreamTlsOpti
 
 /** What a leased upstream socket reports to: the client connection whose exchange it carries. */
 export interface UpstreamOwner {
-  upstreamData(chunk: Buffer): void;
+  /**
+   * Response bytes. On a plain upstream `chunk` is a view into the socket's
+   * reusable read buffer, valid until this returns: return true when it is
+   * still referenced after (a queued write, a kept partial head), and the
+   * socket reads into a fresh buffer from then on.
+   */
+  upstreamData(chunk: Buffer): boolean;
   /** The upstream sent its FIN. */
   upstreamEnd(): void;
   /** The socket failed, closed or (with `timeout`) went quiet for upstreamResponseMs. */
@@ -49,11 +56,17 @@ export type UpstreamSocket = Socket & { [kOwner]: UpstreamOwner | undefined; [kP
 /** Opens a connection to an upstream (TLS for a re-encrypted one), owned by `owner` from the start. */
 export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner): UpstreamSocket {
   const { host, port, tls } = target;
-  const socket = (tls === undefined ? connect({ host, port, noDelay: true }) : connectTls({ host, port, ...tls })) as UpstreamSocket;
-  if (tls !== undefined) socket.setNoDelay(true);
+  let socket: UpstreamSocket;
+  if (tls === undefined) {
+    // A plain socket reads into one buffer of its own (node:tls has no such option, so a TLS one gets 'data' events).
+    socket = connect({ host, port, noDelay: true, onread: ownReadBuffer((view) => deliver(socket, view)) }) as UpstreamSocket;
+  } else {
+    socket = connectTls({ host, port, ...tls }) as Socket as UpstreamSocket;
+    socket.setNoDelay(true);
+    socket.on('data', onData);
+  }
   socket[kOwner] = owner;
   socket[kPool] = pool;
-  socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.on('close', onClose);
@@ -79,10 +92,16 @@ export function release(socket: UpstreamSocket, key: string, reusable: boolean):
 }
 
 function onData(this: UpstreamSocket, chunk: Buffer): void {
-  const owner = this[kOwner];
+  deliver(this, chunk);
+}
+
+/** Bytes from the upstream to its owner; true when the owner still holds them. */
+function deliver(socket: UpstreamSocket, chunk: Buffer): boolean {
+  const owner = socket[kOwner];
+  if (owner !== undefined) return owner.upstreamData(chunk);
   // An idle upstream that speaks unasked is out of step: it must never answer a later request.
-  if (owner === undefined) this[kPool].drop(this);
-  else owner.upstreamData(chunk);
+  socket[kPool].drop(socket);
+  return false;
 }
 
 function onEnd(this: UpstreamSocket): void {
