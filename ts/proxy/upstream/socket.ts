@@ -46,10 +46,26 @@ const kPool = Symbol('pool');
 /** A raw upstream socket; its listeners are attached once and dispatch to the current owner, so no exchange allocates closures. */
 export type UpstreamSocket = Socket & { [kOwner]: UpstreamOwner | undefined; [kPool]: UpstreamPool };
 
-/** Opens a connection to an upstream (TLS for a re-encrypted one), owned by `owner` from the start. */
-export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner): UpstreamSocket {
+/**
+ * Opens a connection to an upstream (TLS for a re-encrypted one), owned by
+ * `owner` from the start. `preface` (a PROXY header) is the first thing on
+ * the wire, before any TLS handshake: the upstream reads it from the TCP
+ * stream itself.
+ */
+export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner, preface?: Buffer): UpstreamSocket {
   const { host, port, tls } = target;
-  const socket = (tls === undefined ? connect({ host, port, noDelay: true }) : connectTls({ host, port, ...tls })) as UpstreamSocket;
+  let opened: Socket;
+  if (tls === undefined) {
+    opened = connect({ host, port, noDelay: true });
+    if (preface !== undefined) opened.write(preface);
+  } else if (preface === undefined) {
+    opened = connectTls({ host, port, ...tls });
+  } else {
+    const raw = connect({ host, port, noDelay: true });
+    raw.write(preface);
+    opened = connectTls({ ...tls, socket: raw });
+  }
+  const socket = opened as UpstreamSocket;
   if (tls !== undefined) socket.setNoDelay(true);
   socket[kOwner] = owner;
   socket[kPool] = pool;
