@@ -13,10 +13,15 @@ import { recordHeaders, responseHeaders, trailerHeaders } from './h2-headers.js'
 /** Streams the proxy reset itself (upstream failure, torn response): not counted as client resets. */
 const resetByProxy = new WeakSet<ServerHttp2Stream>();
 
-/** Resets the stream with INTERNAL_ERROR, remembering that the proxy, not the client, ended it. */
+/** Resets the stream (INTERNAL_ERROR unless told), remembering that the proxy, not the client, ended it. */
 export function resetStream(stream: ServerHttp2Stream, code: number = constants.NGHTTP2_INTERNAL_ERROR): void {
   resetByProxy.add(stream);
-  if (!stream.closed) stream.close(code);
+  if (stream.closed) return;
+  // close(code) on a stream whose response data was all flushed ends it with
+  // END_STREAM (Node 20), so a torn body would look complete to the client;
+  // destroying it with an error always sends RST_STREAM INTERNAL_ERROR.
+  if (code === constants.NGHTTP2_INTERNAL_ERROR) stream.destroy(new Error('stream reset by the proxy'));
+  else stream.close(code);
 }
 
 /** Whether the stream was reset by the proxy (see resetStream). */
