@@ -131,7 +131,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
 
   start(): void {
     const target = this.#route.state.balancer!.select(this.#facts.clientIp);
-    if (target === undefined) return this.#fail('no-target', 'no upstream target is available');
+    if (target === undefined) return this.#fail('no-target');
     this.#request.body?.on('error', this.abort);
     this.#sink.body.on('drain', this.#sinkDrained);
     this.#setTarget(target);
@@ -222,7 +222,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     this.#tried.push(target);
     const next = balancer.select(this.#facts.clientIp, this.#tried);
     this.#ctx.logger.warn({ route: route.name, target: target.key, next: next?.key, err: message }, 'upstream connection failed');
-    if (next === undefined) return this.#fail(exhaustedFailure(failure, balancer.targets.length), message);
+    if (next === undefined) return this.#fail(exhaustedFailure(failure, balancer.targets.length));
     this.#setTarget(next);
     this.#withdraw = this.#ctx.pool.acquire(this.#dest!.key, this.#granted);
   }
@@ -317,7 +317,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
   responseInvalid(why: string): void {
     this.#ctx.logger.warn({ route: this.#route.name, err: why }, 'upstream sent a response that cannot be relayed');
     this.#dropUpstream();
-    this.#fail('invalid-response', why);
+    this.#fail('invalid-response');
   }
 
   /** A torn response: the client sees it cut short (the HTTP/2 stream reset), as when the upstream goes away mid-body. */
@@ -341,10 +341,14 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
 
   // ---- endings ----
 
-  /** The proxy's own answer to a failed exchange (or a cut once the response started); a 503 for a route with no target left says when to come back. */
-  #fail(failure: UpstreamFailure, message: string): void {
+  /**
+   * The proxy's own answer to a failed exchange (or a cut once the response
+   * started); a 503 for a route with no target left says when to come back.
+   * `message` is logged: a route with no target to try is no upstream failure.
+   */
+  #fail(failure: UpstreamFailure, message?: string): void {
     if (this.#over) return;
-    this.#ctx.logger.warn({ route: this.#route.name, target: this.#target?.key, err: message }, 'upstream request failed');
+    if (message !== undefined) this.#ctx.logger.warn({ route: this.#route.name, target: this.#target?.key, err: message }, 'upstream request failed');
     this.#finish();
     if (this.#sink.started) return this.#sink.abort();
     const { status, detail } = failureStatus(failure);
