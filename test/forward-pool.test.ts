@@ -3,17 +3,24 @@
 // requests reuse one keep-alive upstream connection across client
 // connections and engines, a chunked upstream body reaches an HTTP/2 client
 // decoded and byte-exact with its trailers, and a malformed one is cut off
-// (connection closed, stream reset) without harm to the proxy.
+// (connection closed, stream reset) without harm to the proxy; a client
+// that goes away takes its upstream connection with it, and a PROXY header
+// goes before a re-encrypted upstream's TLS handshake.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { serve, trackSockets } from './helpers/data-path.js';
+import tls from 'node:tls';
+import { createSelfSignedCertificate } from '../ts/index.js';
+import { eventually, serve, startProxy, trackSockets } from './helpers/data-path.js';
+import { getFreePort } from './helpers/free-port.js';
 import { h2Request, h2Session } from './helpers/h2-client.js';
 import { collect, readUntil, startThreeFronts } from './helpers/three-fronts.js';
 
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const payload = randomBytes(300 * 1024);
+const frontCert = createSelfSignedCertificate({ domains: ['p.test'] });
+const upstreamCert = createSelfSignedCertificate({ domains: ['upstream.test'] });
 
 /** The chunked framing of `data` in uneven chunks, one with an extension, and a trailer section. */
 function chunked(data: Buffer): Buffer {
@@ -38,13 +45,17 @@ async function startRawUpstream(t: Parameters<typeof serve>[0]) {
   const answers: Record<string, Buffer | string> = {
     '/chunked': Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n', 'latin1'), chunked(payload)]),
     '/malformed': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nmore\r\n',
+    // A body that never ends: the client has to go away.
+    '/endless': 'HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst bytes',
   };
   let connections = 0;
+  let closed = 0;
   const server = trackSockets(
     net.createServer((socket) => {
       connections++;
       let buf = '';
       socket.on('error', () => socket.destroy());
+      socket.on('close', () => closed++);
       socket.on('data', (chunk: Buffer) => {
         buf += chunk.toString('latin1');
         for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
@@ -57,7 +68,7 @@ async function startRawUpstream(t: Parameters<typeof serve>[0]) {
     }),
   );
   const started = await serve(t, server);
-  return { port: started.port, connections: () => connections };
+  return { port: started.port, connections: () => connections, closed: () => closed };
 }
 
 t.test('handed-over requests reuse one pooled upstream connection, shared with the fast engine', async (t) => {
@@ -155,4 +166,68 @@ t.test('a malformed chunked upstream response is cut off on every engine, and th
   t.equal((await h2Request(session, { ':method': 'GET', ':path': '/after', ':authority': 'p.test' })).body.toString(), 'hit /after');
   const fast = await fronts.send('fast', 'GET /after-fast HTTP/1.1\r\nHost: p.test\r\nConnection: close\r\n\r\n');
   t.match(fast, /hit \/after-fast/);
+});
+
+t.test('a client that goes away mid-response has its upstream connection closed at once, never pooled', async (t) => {
+  const upstream = await startRawUpstream(t);
+  const fronts = await startThreeFronts(t, upstream.port);
+
+  const session = await h2Session(t, fronts.tlsPort, 'p.test');
+  const stream = session.request({ ':method': 'GET', ':path': '/endless', ':authority': 'p.test' });
+  stream.on('error', () => undefined);
+  await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+  stream.close(http2.constants.NGHTTP2_CANCEL);
+  t.ok(await eventually(() => upstream.closed() === 1, 2000), 'the HTTP/2 reset closed the upstream connection');
+
+  const node = await fronts.connect('node');
+  const head = readUntil(node, 'first bytes');
+  node.write('GET /endless HTTP/1.1\r\nHost: p.test\r\n\r\n');
+  await head;
+  node.destroy();
+  t.ok(await eventually(() => upstream.closed() === 2, 2000), 'the handed-over client closing closed the upstream connection');
+
+  // Neither went back to the pool: the next request opens a connection of its own.
+  t.equal((await h2Request(session, { ':method': 'GET', ':path': '/next', ':authority': 'p.test' })).body.toString(), 'hit /next');
+  t.equal(upstream.connections(), 3);
+});
+
+t.test('a PROXY header goes before the TLS handshake of a re-encrypted upstream, from the HTTP/2 engine', async (t) => {
+  const seen: string[] = [];
+  // Reads the PROXY line off the TCP stream, then speaks TLS and HTTP/1.1 on the rest.
+  const server = trackSockets(
+    net.createServer((raw) => {
+      raw.on('error', () => raw.destroy());
+      raw.once('data', (chunk: Buffer) => {
+        const eol = chunk.indexOf('\r\n');
+        seen.push(chunk.subarray(0, eol).toString('latin1'));
+        raw.pause();
+        if (eol + 2 < chunk.length) raw.unshift(chunk.subarray(eol + 2));
+        const secure = new tls.TLSSocket(raw, { isServer: true, key: upstreamCert.key, cert: upstreamCert.cert });
+        secure.on('error', () => raw.destroy());
+        let head = '';
+        secure.on('data', (data: Buffer) => {
+          head += data.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          head = '';
+          secure.write('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nproxied!');
+        });
+      });
+    }),
+  );
+  const upstream = await serve(t, server);
+  const port = await getFreePort();
+  await startProxy(t, [
+    {
+      name: 'reencrypt',
+      match: { ports: port, domains: 'p.test' },
+      action: { type: 'forward', target: { host: '127.0.0.1', port: upstream.port, proxyProtocol: 'v1' }, tls: { mode: 'terminate-and-reencrypt', certificate: frontCert, upstream: { verify: false } } },
+    },
+  ]);
+  const session = await h2Session(t, port, 'p.test');
+  for (let i = 0; i < 2; i++) {
+    const res = await h2Request(session, { ':method': 'GET', ':path': '/', ':authority': 'p.test' });
+    t.equal(res.body.toString(), 'proxied!');
+  }
+  t.equal(seen.length, 1, 'one connection for both streams of the client: the pool keys it by client');
+  t.match(seen[0], /^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ \d+$/);
 });
