@@ -66,7 +66,6 @@ export interface ResponseSink {
   abort(): void;
 }
 
-
 /**
  * Proxies one request to a target of the route over a pooled keep-alive
  * connection. A target that does not take the connection is skipped for
@@ -122,8 +121,10 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     // head would become a second, unrouted request on the pooled upstream
     // connection (request smuggling). So the proxy frames what it sends:
     // a Content-Length body as is, any other chunk-encoded.
-    const framing = request.framing;
-    const hasBody = request.body !== undefined && (framing === 'chunked' || (framing !== undefined && framing > 0));
+    const claimed = request.framing;
+    const hasBody = request.body !== undefined && (claimed === 'chunked' || (claimed !== undefined && claimed > 0));
+    // A head that announced a body with no stream to read it from would leave the upstream waiting: it says empty.
+    const framing = hasBody || claimed === undefined || claimed === 0 ? claimed : 0;
     this.#head = upstreamRequestText(request.method, request.path, request.rawHeaders, framing, facts, ctx.trustedProxies);
     this.#body = hasBody ? new RequestBodySender(request.body!, framing!, this) : undefined;
     this.#mayRetry = isRetryable(request.method, hasBody);
