@@ -142,3 +142,51 @@ t.test('response heads: framing, close, and refusals', async (t) => {
   t.equal(parse('HTTP/1.1 200 OK\r\nX: 1\r\n folded\r\n\r\n'), 'invalid');
   t.equal(parse('HTTP/1.1 200 OK\r\nX'), 'incomplete');
 });
+
+t.test('in decode mode the chunked scanner hands on the data only, split at every byte boundary, and keeps the trailers', async (t) => {
+  const bytes = Buffer.from(body + 'GET /next HTTP/1.1\r\n', 'latin1');
+  const end = Buffer.byteLength(body);
+  const data = 'hello worldabcdefghijklmnopqrstuvwxyz';
+  for (let split = 0; split <= bytes.length; split++) {
+    const s = new ChunkedScanner(true);
+    const out: Buffer[] = [];
+    const first = s.scan(bytes, 0, split, out);
+    const found = first !== -1 ? first : s.scan(bytes, split, bytes.length, out);
+    if (found !== end) t.fail(`split at ${split}: ended at ${found}, expected ${end}`);
+    if (Buffer.concat(out).toString('latin1') !== data) t.fail(`split at ${split}: decoded ${JSON.stringify(Buffer.concat(out).toString('latin1'))}`);
+    if (s.trailers.join('|') !== 'Trailer-One|1') t.fail(`split at ${split}: trailers ${JSON.stringify(s.trailers)}`);
+  }
+  const s = new ChunkedScanner(true);
+  const out: Buffer[] = [];
+  let found = -1;
+  for (let i = 0; i < bytes.length && found === -1; i++) found = s.scan(bytes, i, i + 1, out);
+  t.equal(found, end);
+  t.ok(s.done);
+  t.equal(Buffer.concat(out).toString('latin1'), data, 'one byte at a time');
+  t.same(s.trailers, ['Trailer-One', '1']);
+  s.reset();
+  t.same(s.trailers, [], 'reset forgets the trailers');
+});
+
+t.test('decode mode: binary data passes byte-exact, several trailers are kept with OWS trimmed', async (t) => {
+  const payload = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const framed = Buffer.concat([Buffer.from('100;x="y"\r\n', 'latin1'), payload, Buffer.from('\r\n0\r\nA: 1 \r\nB:\t two\r\n\r\n', 'latin1')]);
+  const s = new ChunkedScanner(true);
+  const out: Buffer[] = [];
+  t.equal(s.scan(framed, 0, framed.length, out), framed.length);
+  t.ok(Buffer.concat(out).equals(payload), 'the data, byte-exact');
+  t.same(s.trailers, ['A', '1', 'B', 'two']);
+});
+
+t.test('decode mode is as strict as relay mode', async (t) => {
+  const bad = ['x\r\n', '\r\n', '5\nhello\r\n', '5\r\nhelloX\r\n', '5\r\nhello\r\n0\r\n\n', '12345678901234\r\n', '5;\u0001\r\n', '0\r\nBad\u0000: x\r\n\r\n', '5 xyz\r\nhello\r\n0\r\n\r\n', '5;=b\r\nhello\r\n0\r\n\r\n', '0\r\nGET /admin HTTP/1.1\r\n\r\n', '0\r\n: x\r\n\r\n', `0\r\nX-A: ${'a'.repeat(17_000)}\r\n\r\n`];
+  for (const text of bad) {
+    const bytes = Buffer.from(text, 'latin1');
+    // Fed whole and one byte at a time, as an upstream's bytes may arrive.
+    t.equal(new ChunkedScanner(true).scan(bytes, 0, bytes.length, []), chunkedError, JSON.stringify(text.slice(0, 20)));
+    const s = new ChunkedScanner(true);
+    let found = -1;
+    for (let i = 0; i < bytes.length && found === -1; i++) found = s.scan(bytes, i, i + 1, []);
+    t.equal(found, chunkedError, `${JSON.stringify(text.slice(0, 20))} byte by byte`);
+  }
+});

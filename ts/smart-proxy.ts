@@ -18,7 +18,7 @@ import { ConnectionRouter } from './proxy/connection-router.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import { dataPathContext } from './proxy/context.js';
 import { HttpFronts } from './proxy/http-front.js';
-import { UpstreamAgents } from './proxy/upstream-agents.js';
+import { UpstreamPool } from './proxy/upstream/pool.js';
 import {
   certificateManagerView,
   portManagerView,
@@ -82,7 +82,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   readonly #logger: Logger;
   readonly #queue = new SerialQueue();
   readonly #tracker = new ConnectionTracker();
-  readonly #agents = new UpstreamAgents();
+  readonly #pool = new UpstreamPool();
   readonly #http: HttpFronts;
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
@@ -125,7 +125,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       logger: this.#logger,
       certificates: this.#certificates,
       tracker: this.#tracker,
-      agents: this.#agents,
+      pool: this.#pool,
       clientLimits: new ClientLimits(settings.clientLimits()),
       limitReporter: this.#limitReporter,
       metrics: this.#metrics,
@@ -312,7 +312,7 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       await this.#group?.stop(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs);
       await this.#tracker.drain(options.drainTimeoutMs ?? this.#settings.timeouts.drainMs, (socket) => this.#http.isIdleHttp(socket));
       this.#http.closeAll();
-      this.#agents.destroy();
+      this.#pool.destroy();
       this.#accessLog?.flush();
       this.#state = 'stopped';
       this.#logger.info('stopped');

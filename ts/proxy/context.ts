@@ -10,7 +10,7 @@ import type { Route } from '../routing/route.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ConnectionTracker } from './connection-tracker.js';
 import type { LiveSettings } from '../config/live-settings.js';
-import type { UpstreamAgents } from './upstream-agents.js';
+import type { UpstreamPool } from './upstream/pool.js';
 import type { AccessLog } from './access-log.js';
 
 /** Where terminating routes get their certificates; the CertificateManager implements it. */
@@ -40,7 +40,8 @@ export interface ProxyContext {
   readonly trustedProxies: IpMatcher | undefined;
   readonly certificates: SecureContextSource;
   readonly tracker: ConnectionTracker;
-  readonly agents: UpstreamAgents;
+  /** The one pool of keep-alive upstream connections, for every engine's forwarded requests. */
+  readonly pool: UpstreamPool;
   readonly limits: Readonly<Required<ILimitOptions>>;
   readonly clientLimits: ClientLimits;
   readonly limitReporter: LimitReporter;

@@ -76,7 +76,6 @@ export class HttpFronts {
   }
 
   closeAll(): void {
-    this.fast.close();
     this.#h2.close();
     for (const port of [...this.#servers.keys()]) this.release(port);
   }

@@ -1,4 +1,4 @@
-import type { Agent, RequestOptions } from 'node:http';
+import type { RequestOptions } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Route } from '../routing/route.js';
@@ -11,13 +11,13 @@ import { upstreamTlsOptions } from './tls/upstream-tls.js';
 export { upstreamServerName } from './tls/upstream-tls.js';
 
 /**
- * node:http(s) request options that carry the client's method, target and
- * (already rewritten) headers to the chosen upstream. `reencrypt` is the
- * terminate-and-reencrypt route, whose upstream certificate is verified
- * (see upstreamTlsOptions): by default against the system store, with the
- * request's host as SNI and verification name. A target that wants a PROXY
- * header gets a connection of its own (no agent: a pooled connection's
- * header would name another client), the header written before anything else.
+ * node:http(s) request options for an Upgrade handshake (websocket.ts),
+ * the one request that still goes through Node's client: its connection
+ * becomes a tunnel and is never pooled, so every one is its own (no agent).
+ * `reencrypt` is the terminate-and-reencrypt route, whose upstream
+ * certificate is verified (see upstreamTlsOptions): by default against the
+ * system store, with the request's host as SNI and verification name. A
+ * target that wants a PROXY header gets it before anything else.
  */
 export function upstreamRequestOptions(
   target: Upstream,
@@ -26,15 +26,15 @@ export function upstreamRequestOptions(
   headers: string[],
   requestHost: string | undefined,
   reencrypt: Route | undefined,
-  agent: Agent | false,
 ): RequestOptions {
   const host = target.host;
   const port = upstreamPort(target, incomingPort);
   const tlsOptions = reencrypt === undefined ? undefined : upstreamTlsOptions(reencrypt, requestHost);
-  const options: RequestOptions = { host, port, method: req.method, path: req.url, headers, setHost: false, agent, ...tlsOptions };
+  const options: RequestOptions = { host, port, method: req.method, path: req.url, headers, setHost: false, agent: false, ...tlsOptions };
   const version = target.proxyProtocol;
   if (version === undefined) return options;
   const header = buildProxyHeader(version, connectionEnds(req.socket));
+  // Node's client calls createConnection only when there is no agent at all (false would make it a fresh Agent).
   options.agent = undefined;
   options.createConnection = (): Socket => {
     const raw = netConnect({ host, port, noDelay: true });

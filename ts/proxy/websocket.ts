@@ -29,7 +29,7 @@ export function forwardUpgrade(ctx: ProxyContext, route: Route, req: IncomingMes
   // The handler refused handshakes with a body, so none is framed.
   const headers = upstreamRequestHeaders(req.rawHeaders, undefined, facts, ctx.trustedProxies);
   headers.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade));
-  const options = upstreamRequestOptions(target, facts.port, req, headers, facts.host, reencrypt ? route : undefined, false);
+  const options = upstreamRequestOptions(target, facts.port, req, headers, facts.host, reencrypt ? route : undefined);
   const upstream = reencrypt ? httpsRequest(options) : httpRequest(options);
   let failure: UpstreamFailure = 'refused';
   const fail = (why: UpstreamFailure) => () => {

@@ -14,7 +14,7 @@ import { ConnectionRouter } from '../proxy/connection-router.js';
 import { ConnectionTracker } from '../proxy/connection-tracker.js';
 import { HttpFronts } from '../proxy/http-front.js';
 import { LimitReporter } from '../proxy/limit-reporter.js';
-import { UpstreamAgents } from '../proxy/upstream-agents.js';
+import { UpstreamPool } from '../proxy/upstream/pool.js';
 import { RouteManager, type InternalRoute, type PreparedRoutes } from '../routing/route-manager.js';
 import type { IRouteConfig, IStaticCertificate } from '../routing/types.js';
 import { dataPathContext } from '../proxy/context.js';
@@ -42,7 +42,7 @@ export class WorkerRuntime {
   readonly #settings: LiveSettings;
   readonly #logger: Logger;
   readonly #tracker = new ConnectionTracker();
-  readonly #agents = new UpstreamAgents();
+  readonly #pool = new UpstreamPool();
   readonly #metrics = new MetricsCollector();
   readonly #limitReporter: LimitReporter;
   readonly #http: HttpFronts;
@@ -62,7 +62,7 @@ export class WorkerRuntime {
       logger,
       certificates: this.certificates,
       tracker: this.#tracker,
-      agents: this.#agents,
+      pool: this.#pool,
       clientLimits: new ClientLimits(this.#settings.clientLimits()),
       limitReporter: this.#limitReporter,
       metrics: this.#metrics,
@@ -150,7 +150,7 @@ export class WorkerRuntime {
     await this.#ports?.closeAll();
     await this.#tracker.drain(drainTimeoutMs, (socket) => this.#http.isIdleHttp(socket));
     this.#http.closeAll();
-    this.#agents.destroy();
+    this.#pool.destroy();
   }
 
   async #release(ports: number[]): Promise<void> {

@@ -8,6 +8,11 @@
  * any byte boundary is read the same. A bare LF, a size without hex digits
  * or over 2^52, a malformed extension, or a trailer line that is not a
  * field is an error.
+ *
+ * In decode mode (`new ChunkedScanner(true)`) the same reading hands on
+ * only the data bytes, for engines that pass a body on decoded (Node's
+ * ServerResponse, HTTP/2 DATA), and keeps the trailer fields, which an
+ * HTTP/2 client may be sent as trailers.
  */
 
 const enum S {
@@ -43,12 +48,21 @@ const maxExtensionBytes = 4096;
 const maxTrailerBytes = 16_384;
 
 export class ChunkedScanner {
+  /** Whether only data bytes are handed on (decode mode), rather than the normalised framing. */
+  readonly #decode: boolean;
   #state = S.Size;
   #size = 0;
   #digits = 0;
   #remaining = 0;
   /** Bytes of the current extension or trailer section, for their caps. */
   #skipped = 0;
+  /** Decode mode: the trailer fields read so far as [name, value, …], and the text of the line being read. */
+  #trailers: string[] = [];
+  #line = '';
+
+  constructor(decode = false) {
+    this.#decode = decode;
+  }
 
   get done(): boolean {
     return this.#state === S.Done;
@@ -60,22 +74,33 @@ export class ChunkedScanner {
     this.#digits = 0;
     this.#remaining = 0;
     this.#skipped = 0;
+    this.#trailers = [];
+    this.#line = '';
+  }
+
+  /** Decode mode: the trailer fields of a finished body, [name, value, …] with OWS trimmed from values. */
+  get trailers(): readonly string[] {
+    return this.#trailers;
   }
 
   /**
    * Reads buf[start, end) and appends what the next hop should get of it
-   * to `out`. Returns the offset just past the body's last byte, -1 when
-   * the body continues past `end`, or `chunkedError`.
+   * to `out` (in decode mode, the data bytes only). Returns the offset
+   * just past the body's last byte, -1 when the body continues past `end`,
+   * or `chunkedError`.
    */
   scan(buf: Buffer, start: number, end: number, out: Buffer[]): number {
     let i = start;
     /** Start of the bytes passed on as they are; -1 while inside an extension or trailer. */
-    let pass = this.#skipping() ? -1 : start;
+    // Decode mode passes nothing as it is: data is pushed by the Data state itself.
+    const decode = this.#decode;
+    let pass = decode || this.#skipping() ? -1 : start;
     while (i < end) {
       const c = buf[i]!;
       switch (this.#state) {
         case S.Data: {
           const take = Math.min(this.#remaining, end - i);
+          if (decode) push(out, buf, i, i + take);
           i += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#state = S.DataCr;
@@ -121,7 +146,7 @@ export class ChunkedScanner {
           break;
         case S.TrailerStart:
           if (c === 13) {
-            if (pass === -1) pass = i;
+            if (pass === -1 && !decode) pass = i;
             this.#state = S.FinalLf;
             break;
           }
@@ -130,12 +155,14 @@ export class ChunkedScanner {
           pass = -1;
           this.#state = S.TrailerName;
           if (++this.#skipped > maxTrailerBytes) return chunkedError;
+          if (decode) this.#line = String.fromCharCode(c);
           break;
         case S.TrailerName:
         case S.TrailerValue:
         case S.TrailerLf:
           if (++this.#skipped > maxTrailerBytes) return chunkedError;
           if (!this.#trailer(c)) return chunkedError;
+          if (decode) this.#keepTrailer(c);
           break;
         case S.FinalLf:
           if (c !== 10) return chunkedError;
@@ -148,12 +175,25 @@ export class ChunkedScanner {
           // One of the extension states.
           if (++this.#skipped > maxExtensionBytes || !this.#extension(c)) return chunkedError;
           // #extension moved the state on; TypeScript's narrowing does not know.
-          if ((this.#state as S) === S.SizeLf) pass = i;
+          if ((this.#state as S) === S.SizeLf && !decode) pass = i;
       }
       i++;
     }
     if (pass !== -1) push(out, buf, pass, end);
     return -1;
+  }
+
+  /** Decode mode: one byte of a trailer line the grammar took; a finished line becomes a field. */
+  #keepTrailer(c: number): void {
+    if (this.#state !== S.TrailerStart) {
+      // The line's CR is not part of it; its LF moves the state back to TrailerStart.
+      if (c !== 13) this.#line += String.fromCharCode(c);
+      return;
+    }
+    const line = this.#line;
+    const colon = line.indexOf(':');
+    this.#trailers.push(line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ''));
+    this.#line = '';
   }
 
   /** Whether the scanner is inside bytes that are checked but not passed on. */

@@ -5,20 +5,17 @@ import { matchRequest } from '../http-handler.js';
 import { admitRequest, closesAfterResponse, finishRequest } from '../http/admission.js';
 import { exhaustedFailure, failureStatus, isRetryable, isStaleConnectionError, retryAfterSeconds, type UpstreamFailure } from '../http/upstream-failure.js';
 import type { ForwardedFacts } from '../forwarded-headers.js';
-import { upstreamPort, type Upstream } from '../balancer/upstream.js';
+import type { Upstream } from '../balancer/upstream.js';
 import { noteUpstream, noteUpstreamResponse } from '../access-log.js';
 import { connectionEnds } from '../proxy-protocol/client-address.js';
 import { buildProxyHeader } from '../proxy-protocol/header.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
-import { parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
+import { parseFinalResponseHead, parseRequestHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
 import type { UpstreamPool } from '../upstream/pool.js';
-import { upstreamTlsOptions } from '../tls/upstream-tls.js';
 import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
-import { connectUpstream, lease, release, upstreamTarget, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
-
-/** Largest upstream response head accepted. Default: 64 KiB, as Node's client would not take more either. */
-const maxResponseHead = 64 * 1024;
+import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
+import { exchangeDest } from '../upstream/dest.js';
 
 const enum Phase {
   /** Waiting for (the rest of) a request head. */
@@ -258,10 +255,8 @@ export class FastConnection implements UpstreamOwner {
   };
 
   /**
-   * The exchange goes to `target`: counted in flight there (least-connections);
-   * pooled by host:port (and how a TLS upstream is verified), or also by
-   * client when the target gets a PROXY header, since a header names one
-   * client and a pooled socket keeps it.
+   * The exchange goes to `target`: counted in flight there
+   * (least-connections), its socket pooled as exchangeDest says.
    */
   #setTarget(target: Upstream): void {
     const route = this.#route!;
@@ -269,13 +264,7 @@ export class FastConnection implements UpstreamOwner {
     if (this.#target !== undefined) balancer.release(this.#target);
     balancer.acquire(target);
     this.#target = target;
-    const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
-    const dest = upstreamTarget(target.host, upstreamPort(target, this.#port), reencrypt ? upstreamTlsOptions(route, this.#facts!.host) : undefined);
-    if (target.proxyProtocol === undefined) this.#dest = dest;
-    else {
-      const ends = connectionEnds(this.#socket);
-      this.#dest = { ...dest, key: `${dest.key}|${target.proxyProtocol}|${ends.clientIp}:${ends.clientPort}` };
-    }
+    this.#dest = exchangeDest(route, target, this.#port, this.#facts!.host, this.#socket);
   }
 
   /** Writes the request head to a pooled socket, or to a new connection when there is none. */
@@ -287,12 +276,11 @@ export class FastConnection implements UpstreamOwner {
       this.#reused = true;
       this.#connected = true;
     } else {
-      upstream = connectUpstream(this.#dest!, this.#front.pool, this);
+      const version = this.#target!.proxyProtocol;
+      upstream = connectUpstream(this.#dest!, this.#front.pool, this, version === undefined ? undefined : buildProxyHeader(version, connectionEnds(this.#socket)));
       this.#reused = false;
       this.#connected = false;
       this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'));
-      const version = this.#target!.proxyProtocol;
-      if (version !== undefined) upstream.write(buildProxyHeader(version, connectionEnds(this.#socket)));
     }
     this.#upstream = upstream;
     if (this.#ctx.accessLog !== undefined) noteUpstream(this.#socket, this.#target!.key);
@@ -399,17 +387,11 @@ export class FastConnection implements UpstreamOwner {
   }
 
   #responseHead(chunk: Buffer): void {
-    let buf = this.#resBuf === undefined ? chunk : Buffer.concat([this.#resBuf, chunk]);
-    let head = parseResponseHead(buf, 0, maxResponseHead);
-    // Interim responses (103 Early Hints, a stray 100) are not relayed, as on the Node path.
-    while (typeof head !== 'string' && head.status < 200 && head.status !== 101) {
-      buf = buf.subarray(head.size);
-      head = parseResponseHead(buf, 0, maxResponseHead);
-    }
+    const { head, buf } = parseFinalResponseHead(this.#resBuf === undefined ? chunk : Buffer.concat([this.#resBuf, chunk]));
     // A partial head is kept past this read, so it is copied out of the socket's reusable read buffer.
-    if (head === 'incomplete') return void (this.#resBuf = buf === chunk ? Buffer.from(buf) : buf);
+    if (head === 'incomplete') return void (this.#resBuf = buf.buffer === chunk.buffer ? Buffer.from(buf) : buf);
     this.#resBuf = undefined;
-    if (typeof head === 'string' || head.status === 101) {
+    if (head === 'invalid') {
       this.#dropUpstream();
       return this.#fail('invalid-response', 'upstream sent an invalid response head');
     }

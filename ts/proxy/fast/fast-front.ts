@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ProxyContext } from '../context.js';
 import { FastConnection } from './fast-connection.js';
-import { UpstreamPool } from '../upstream/pool.js';
+import type { UpstreamPool } from '../upstream/pool.js';
 
 /** How often head and keep-alive deadlines are checked. Default: 1 s, as Node's connectionsCheckingInterval here. */
 const sweepMs = 1000;
@@ -13,12 +13,12 @@ export interface HandOver {
 }
 
 /**
- * The fast path for plain HTTP/1.1 connections: owns the raw upstream
- * pool and the deadline sweep of every fast connection (one interval for
- * all of them instead of a timer per request).
+ * The fast path for plain HTTP/1.1 connections: owns the deadline sweep
+ * of every fast connection (one interval for all of them instead of a timer
+ * per request). Its upstream sockets come from the proxy's one pool
+ * (ctx.pool), which Node's server and HTTP/2 streams forward over too.
  */
 export class FastFront {
-  readonly pool = new UpstreamPool();
   readonly #ctx: ProxyContext;
   readonly #node: HandOver;
   readonly #connections = new Set<FastConnection>();
@@ -27,6 +27,10 @@ export class FastFront {
   constructor(ctx: ProxyContext, node: HandOver) {
     this.#ctx = ctx;
     this.#node = node;
+  }
+
+  get pool(): UpstreamPool {
+    return this.#ctx.pool;
   }
 
   /** Serves an HTTP/1.1 connection (plain, or TLS the proxy terminated); `peeked` are bytes already read from it. */
@@ -50,11 +54,6 @@ export class FastFront {
   handOver(port: number, socket: Socket): void {
     this.#node.acceptNode(port, socket);
     socket.resume();
-  }
-
-  /** Closes idle upstream sockets (stop()); connections still open finish on their own. */
-  close(): void {
-    this.pool.destroy();
   }
 
   readonly #sweep = (): void => {

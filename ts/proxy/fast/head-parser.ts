@@ -159,6 +159,26 @@ export function parseResponseHead(buf: Buffer, start: number, max: number): Head
   };
 }
 
+/** Largest upstream response head accepted. Default: 64 KiB, as Node's client would not take more either. */
+export const maxResponseHead = 64 * 1024;
+
+/**
+ * The final response head at the start of `buf`, for every engine that
+ * reads upstream responses raw: interim responses (103 Early Hints, a stray
+ * 100) are skipped, as Node's client skips them, and a 101 to a request
+ * that asked for no upgrade is invalid. `buf` comes back starting at the
+ * final head (or at the incomplete rest, to be kept until more arrives).
+ */
+export function parseFinalResponseHead(buf: Buffer): { head: ResponseHead | 'incomplete' | 'invalid'; buf: Buffer } {
+  let head = parseResponseHead(buf, 0, maxResponseHead);
+  while (typeof head !== 'string' && head.status < 200 && head.status !== 101) {
+    buf = buf.subarray(head.size);
+    head = parseResponseHead(buf, 0, maxResponseHead);
+  }
+  if (head === 'incomplete') return { head, buf };
+  return { head: typeof head === 'string' || head.status === 101 ? 'invalid' : head, buf };
+}
+
 /** Whether buf[start…] holds an LF not preceded by CR. */
 function hasBareLf(buf: Buffer, start: number): boolean {
   for (let at = buf.indexOf(10, start); at !== -1; at = buf.indexOf(10, at + 1)) {

@@ -1,12 +1,12 @@
 import type { IpMatcher } from '../../routing/ip-matcher.js';
 import type { ForwardedFacts } from '../forwarded-headers.js';
 import { headText } from '../http/head-text.js';
-import { clientResponseHeaders, upstreamRequestHeaders, type BodyFraming } from '../http/message-rules.js';
+import { clientResponseHeaders, upstreamRequestText, type BodyFraming } from '../http/message-rules.js';
 import type { Framing, RequestHead, ResponseHead } from './head-parser.js';
 
 /** The request head sent upstream, by the shared header rules; the body's framing is the one the fast path forwards. */
 export function upstreamRequestHead(head: RequestHead, path: string, facts: ForwardedFacts, trusted: IpMatcher | undefined): string {
-  return headText(`${head.method} ${path} HTTP/1.1`, upstreamRequestHeaders(head.rawHeaders, bodyFraming(head.framing), facts, trusted));
+  return upstreamRequestText(head.method, path, head.rawHeaders, bodyFraming(head.framing), facts, trusted);
 }
 
 function bodyFraming(framing: Framing): BodyFraming {

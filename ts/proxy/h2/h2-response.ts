@@ -5,7 +5,6 @@
  * answers (http-actions.ts, http-responses.ts). No status, header rule or
  * body of the proxy's is written here a second time.
  */
-import type { IncomingMessage } from 'node:http';
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { ResponseSink } from '../http/forward.js';
 import { sendStatus, type ActionResponse } from '../http-responses.js';
@@ -14,10 +13,15 @@ import { recordHeaders, responseHeaders, trailerHeaders } from './h2-headers.js'
 /** Streams the proxy reset itself (upstream failure, torn response): not counted as client resets. */
 const resetByProxy = new WeakSet<ServerHttp2Stream>();
 
-/** Resets the stream with INTERNAL_ERROR, remembering that the proxy, not the client, ended it. */
+/** Resets the stream (INTERNAL_ERROR unless told), remembering that the proxy, not the client, ended it. */
 export function resetStream(stream: ServerHttp2Stream, code: number = constants.NGHTTP2_INTERNAL_ERROR): void {
   resetByProxy.add(stream);
-  if (!stream.closed) stream.close(code);
+  if (stream.closed) return;
+  // close(code) on a stream whose response data was all flushed ends it with
+  // END_STREAM (Node 20), so a torn body would look complete to the client;
+  // destroying it with an error always sends RST_STREAM INTERNAL_ERROR.
+  if (code === constants.NGHTTP2_INTERNAL_ERROR) stream.destroy(new Error('stream reset by the proxy'));
+  else stream.close(code);
 }
 
 /** Whether the stream was reset by the proxy (see resetStream). */
@@ -50,31 +54,14 @@ export function streamActionResponse(stream: ServerHttp2Stream, method: string |
 }
 
 /**
- * Sends the upstream's HTTP/1.1 trailers (chunked) as HTTP/2 trailers once
- * the body is written. The forwarder pipes the upstream response into the
- * stream, and a pipe names its source to its destination ('pipe'), so the
- * trailers are read from there without the forwarder knowing about them.
- */
-function relayTrailers(stream: ServerHttp2Stream): void {
-  let source: IncomingMessage | undefined;
-  stream.once('pipe', (from: IncomingMessage) => (source = from));
-  stream.once('wantTrailers', () => {
-    try {
-      stream.sendTrailers(trailerHeaders(source?.rawTrailers ?? []));
-    } catch {
-      // A trailer HTTP/2 cannot carry: the body went out whole, the stream ends without an END_STREAM the client could trust.
-      resetStream(stream);
-    }
-  });
-}
-
-/**
  * The sink a forwarded response is written to. `close` (a retired route)
  * needs nothing here: every stream is routed afresh against the live table.
  * `head()` throws (ERR_HTTP2_*) on a head HTTP/2 cannot carry; the
  * forwarder turns that into 502.
  */
 export function streamSink(stream: ServerHttp2Stream, method: string, acceptsTrailers: boolean): ResponseSink {
+  /** The upstream's HTTP/1.1 trailers (chunked), sent as HTTP/2 trailers once the body is written. */
+  let trailers: readonly string[] = [];
   return {
     get started() {
       return stream.headersSent || stream.destroyed;
@@ -82,9 +69,21 @@ export function streamSink(stream: ServerHttp2Stream, method: string, acceptsTra
     head(status, _reason, headers) {
       // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
       stream.respond(responseHeaders(status, headers), { waitForTrailers: acceptsTrailers });
-      if (acceptsTrailers) relayTrailers(stream);
+      if (!acceptsTrailers) return;
+      // Asked for after the body ended, always once: the stream ends only when trailers (none, or the upstream's) were sent.
+      stream.once('wantTrailers', () => {
+        try {
+          stream.sendTrailers(trailerHeaders(trailers));
+        } catch {
+          // A trailer HTTP/2 cannot carry: the body went out whole, the stream ends without an END_STREAM the client could trust.
+          resetStream(stream);
+        }
+      });
     },
     body: stream,
+    trailers(fields) {
+      trailers = fields;
+    },
     fail: (status, detail, retryAfter) => sendStatus(streamActionResponse(stream, method), status, detail, false, retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) }),
     abort: () => resetStream(stream),
   };

@@ -4,10 +4,11 @@
  * over, HTTP/2 streams): the engine describes the request and gives a sink
  * for the answer; target choice and failover, the upstream request policy,
  * timeouts, the stale-connection retry, response checks and error statuses
- * are all here. Bodies stream both ways with back-pressure.
+ * are all here. The exchange runs on the same raw upstream pool as the fast
+ * engine (upstream/pool.ts): the request head is written by the shared
+ * message rules, the body framed by the proxy, and the response read raw
+ * and handed to the sink decoded. Bodies stream both ways with back-pressure.
  */
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { Route } from '../../routing/route.js';
@@ -15,9 +16,15 @@ import { routeTimeout, type ProxyContext } from '../context.js';
 import type { ForwardedFacts } from '../forwarded-headers.js';
 import { noteUpstream, noteUpstreamResponse } from '../access-log.js';
 import type { Upstream } from '../balancer/upstream.js';
-import { upstreamRequestOptions } from '../route-target.js';
+import type { ResponseHead } from '../fast/head-parser.js';
+import { connectionEnds } from '../proxy-protocol/client-address.js';
+import { buildProxyHeader } from '../proxy-protocol/header.js';
+import { exchangeDest } from '../upstream/dest.js';
+import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { closesAfterResponse } from './admission.js';
-import { clientResponseHeaders, isValidFinalStatus, isValidReason, responseTransferCoding, upstreamRequestHeaders, type BodyFraming } from './message-rules.js';
+import { clientResponseHeaders, upstreamRequestText, type BodyFraming } from './message-rules.js';
+import { RequestBodySender, type BodyListener } from './request-body.js';
+import { ResponseReader, type ResponseListener } from './response-reader.js';
 import { exhaustedFailure, failureStatus, isRetryable, isStaleConnectionError, retryAfterSeconds, type UpstreamFailure } from './upstream-failure.js';
 
 /** A request as an engine hands it over: already routed, its head read, its body (if any) a decoded stream. */
@@ -45,28 +52,18 @@ export interface ResponseSink {
    * response (a retired route). Throws when the engine cannot write it.
    */
   head(status: number, reason: string, headers: string[], close: boolean): void;
-  /** Where the body is piped. */
+  /** Where the decoded body is written (and ended). */
   readonly body: Writable;
+  /**
+   * The trailer fields of a chunked upstream body, [name, value, …], given
+   * just before the body ends; an engine that cannot send trailers leaves
+   * it out (Node's server never sent them on).
+   */
+  trailers?(fields: readonly string[]): void;
   /** The proxy's own answer while nothing was sent (502, 503, 504); `retryAfter` seconds when no target is left. */
   fail(status: number, detail: string, retryAfter?: number): void;
   /** Tears the client side down once the response had started. */
   abort(): void;
-}
-
-/** What one forwarded request needs across a retry or a failover to another target. */
-interface Exchange {
-  readonly ctx: ProxyContext;
-  readonly route: Route;
-  readonly facts: ForwardedFacts;
-  readonly request: ForwardRequest;
-  readonly sink: ResponseSink;
-  readonly headers: string[];
-  readonly reencrypt: boolean;
-  readonly hasBody: boolean;
-  upstream: ClientRequest | undefined;
-  /** The target of the attempt in flight, and the ones this request failed on. */
-  target: Upstream;
-  readonly tried: Upstream[];
 }
 
 /**
@@ -78,144 +75,318 @@ interface Exchange {
  * calls when its client goes away.
  */
 export function forwardRequest(ctx: ProxyContext, route: Route, facts: ForwardedFacts, request: ForwardRequest, sink: ResponseSink): () => void {
-  const target = route.state.balancer!.select(facts.clientIp);
-  if (target === undefined) {
-    fail(sink, 'no-target');
-    return noop;
-  }
-  // The body's framing is never optional: without it Node would send a GET's
-  // body raw after the head, and a body that is itself a request would
-  // become a second, unrouted request on the pooled upstream connection
-  // (request smuggling). Node re-chunks a chunked body and sends a
-  // Content-Length body as is.
-  const hasBody = request.framing === 'chunked' || (request.framing !== undefined && request.framing > 0);
-  const exchange: Exchange = {
-    ctx,
-    route,
-    facts,
-    request,
-    sink,
-    headers: upstreamRequestHeaders(request.rawHeaders, request.framing, facts, ctx.trustedProxies),
-    reencrypt: route.tlsMode === 'terminate-and-reencrypt',
-    hasBody,
-    upstream: undefined,
-    target,
-    tried: [],
-  };
-  request.body?.on('error', () => exchange.upstream?.destroy());
-  send(exchange, isRetryable(request.method, hasBody));
-  return () => exchange.upstream?.destroy();
+  const exchange = new Exchange(ctx, route, facts, request, sink);
+  exchange.start();
+  return exchange.abort;
 }
 
-function send(exchange: Exchange, mayRetry: boolean): void {
-  const { ctx, route, request, sink, target } = exchange;
-  const agent = exchange.reencrypt ? ctx.agents.https : ctx.agents.http;
-  const options = upstreamRequestOptions(target, exchange.facts.port, { method: request.method, url: request.path, socket: request.client }, exchange.headers, exchange.facts.host, exchange.reencrypt ? route : undefined, agent);
-  const upstream = exchange.reencrypt ? httpsRequest(options) : httpRequest(options);
-  exchange.upstream = upstream;
-  if (ctx.accessLog !== undefined) noteUpstream(request.client, target.key);
-  const balancer = route.state.balancer!;
-  balancer.acquire(target);
-  upstream.once('close', () => balancer.release(target));
+/**
+ * One forwarded request across its attempts (a retry, a failover to
+ * another target): it owns the leased upstream socket while one is in
+ * use, and gives it back to the pool only when both messages ended exactly.
+ */
+class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
+  readonly #ctx: ProxyContext;
+  readonly #route: Route;
+  readonly #facts: ForwardedFacts;
+  readonly #request: ForwardRequest;
+  readonly #sink: ResponseSink;
+  /** The request head, the same for every attempt. */
+  readonly #head: string;
+  readonly #body: RequestBodySender | undefined;
+  #mayRetry: boolean;
+  /** The target of the attempt in flight, where its socket goes, and the targets this request failed on. */
+  #target: Upstream | undefined;
+  #dest: UpstreamTarget | undefined;
+  readonly #tried: Upstream[] = [];
+  #upstream: UpstreamSocket | undefined;
+  /** Withdraws an ask for a socket still waiting in the pool (the target is at maxSocketsPerTarget). */
+  #withdraw: () => void = noop;
+  #reused = false;
+  /** Until the connection is up nothing was sent: a failure then may go to another target, whatever the method. */
+  #connected = false;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #reader: ResponseReader | undefined;
+  #reqDone = false;
+  /** Finished or aborted: nothing more is done. */
+  #over = false;
 
-  let timedOut: 'connect-timeout' | 'response-timeout' | undefined;
-  // Until the connection is up nothing was sent: a failure then may go to another target, whatever the method.
-  let connected = false;
-  const onConnected = () => {
-    connected = true;
-    // The body is read only once a connection took it, so a failover has all of it to send.
-    if (exchange.hasBody && exchange.upstream === upstream && request.body !== undefined) request.body.pipe(upstream);
+  constructor(ctx: ProxyContext, route: Route, facts: ForwardedFacts, request: ForwardRequest, sink: ResponseSink) {
+    this.#ctx = ctx;
+    this.#route = route;
+    this.#facts = facts;
+    this.#request = request;
+    this.#sink = sink;
+    // The body's framing is never optional: a GET's body sent raw after the
+    // head would become a second, unrouted request on the pooled upstream
+    // connection (request smuggling). So the proxy frames what it sends:
+    // a Content-Length body as is, any other chunk-encoded.
+    const claimed = request.framing;
+    const hasBody = request.body !== undefined && (claimed === 'chunked' || (claimed !== undefined && claimed > 0));
+    // A head that announced a body with no stream to read it from would leave the upstream waiting: it says empty.
+    const framing = hasBody || claimed === undefined || claimed === 0 ? claimed : 0;
+    this.#head = upstreamRequestText(request.method, request.path, request.rawHeaders, framing, facts, ctx.trustedProxies);
+    this.#body = hasBody ? new RequestBodySender(request.body!, framing!, this) : undefined;
+    this.#mayRetry = isRetryable(request.method, hasBody);
+  }
+
+  start(): void {
+    const target = this.#route.state.balancer!.select(this.#facts.clientIp);
+    if (target === undefined) return this.#fail('no-target');
+    this.#request.body?.on('error', this.abort);
+    this.#sink.body.on('drain', this.#sinkDrained);
+    this.#setTarget(target);
+    this.#withdraw = this.#ctx.pool.acquire(this.#dest!.key, this.#granted);
+  }
+
+  /** The client went away (or its body failed): the upstream socket is destroyed at once, never pooled. */
+  readonly abort = (): void => {
+    if (this.#over) return;
+    this.#withdraw();
+    this.#dropUpstream();
+    this.#finish();
   };
-  // Node's agent has no connect timeout of its own; a black-holed upstream would otherwise wait for upstreamResponseMs.
-  upstream.once('socket', (socket: Socket) => {
-    if (!socket.connecting) return onConnected();
-    const timer = setTimeout(() => {
-      timedOut = 'connect-timeout';
-      upstream.destroy(new Error('upstream connect timed out'));
-    }, routeTimeout(ctx, route, 'upstreamConnectMs'));
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      onConnected();
-    });
-    socket.once('close', () => clearTimeout(timer));
-  });
-  upstream.setTimeout(routeTimeout(ctx, route, 'upstreamResponseMs'), () => {
-    timedOut ??= 'response-timeout';
-    upstream.destroy(new Error('upstream timed out'));
-  });
-  upstream.on('error', (error: NodeJS.ErrnoException) => {
-    if (exchange.upstream !== upstream) return;
-    if (sink.started) return sink.abort();
-    if (!connected && timedOut !== 'response-timeout') return failover(exchange, mayRetry, timedOut ?? 'refused', error);
-    if (mayRetry && timedOut === undefined && isStaleConnectionError(error)) {
+
+  /** A socket to the target can be had: a pooled one, or the right to open one. */
+  readonly #granted = (pooled: Socket | undefined): void => {
+    this.#withdraw = noop;
+    // The client left while the ask waited: the slot goes back untouched.
+    if (this.#over) return this.#ctx.pool.release(this.#dest!.key, pooled);
+    this.#send(pooled);
+  };
+
+  /** The slot for a second try after a stale socket: always a fresh connection, since another pooled one may be as stale. */
+  readonly #retryGranted = (pooled: Socket | undefined): void => {
+    this.#withdraw = noop;
+    if (this.#over) return this.#ctx.pool.release(this.#dest!.key, pooled);
+    pooled?.destroy();
+    this.#send(undefined);
+  };
+
+  /** The exchange goes to `target`: counted in flight there (least-connections), its socket pooled as exchangeDest says. */
+  #setTarget(target: Upstream): void {
+    const balancer = this.#route.state.balancer!;
+    if (this.#target !== undefined) balancer.release(this.#target);
+    balancer.acquire(target);
+    this.#target = target;
+    this.#dest = exchangeDest(this.#route, target, this.#facts.port, this.#facts.host, this.#request.client);
+  }
+
+  /** Writes the request head to a pooled socket, or to a new connection (after its PROXY header) when there is none. */
+  #send(pooled: Socket | undefined): void {
+    const ctx = this.#ctx;
+    const route = this.#route;
+    const target = this.#target!;
+    let upstream: UpstreamSocket;
+    if (pooled !== undefined) {
+      upstream = lease(pooled, this);
+      this.#reused = true;
+      this.#connected = true;
+    } else {
+      const version = target.proxyProtocol;
+      upstream = connectUpstream(this.#dest!, ctx.pool, this, version === undefined ? undefined : buildProxyHeader(version, connectionEnds(this.#request.client)));
+      this.#reused = false;
+      this.#connected = false;
+      this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(ctx, route, 'upstreamConnectMs'));
+    }
+    this.#upstream = upstream;
+    this.#reader = new ResponseReader(this.#request.method, this);
+    if (ctx.accessLog !== undefined) noteUpstream(this.#request.client, target.key);
+    upstream.setTimeout(routeTimeout(ctx, route, 'upstreamResponseMs'));
+    upstream.write(this.#head, 'latin1');
+    if (this.#connected) this.#sendBody(upstream);
+  }
+
+  /** The body is read only once a connection took the request, so a failover before it has all of it to send. */
+  #sendBody(upstream: UpstreamSocket): void {
+    if (this.#body === undefined) this.#reqDone = true;
+    else this.#body.start(upstream);
+  }
+
+  readonly #connectTimedOut = (): void => {
+    this.#connectTimer = undefined;
+    if (this.#upstream === undefined) return;
+    this.#dropUpstream();
+    this.#failover('connect-timeout', 'upstream connect timed out');
+  };
+
+  /**
+   * The target did not take the connection: nothing reached it, so the
+   * request goes to the next target, whatever its method. None left: the
+   * failure's own answer, or 503.
+   */
+  #failover(failure: UpstreamFailure, message: string): void {
+    const route = this.#route;
+    const balancer = route.state.balancer!;
+    const target = this.#target!;
+    balancer.reportFailure(target, this.#ctx.logger, route.name);
+    this.#tried.push(target);
+    const next = balancer.select(this.#facts.clientIp, this.#tried);
+    this.#ctx.logger.warn({ route: route.name, target: target.key, next: next?.key, err: message }, 'upstream connection failed');
+    if (next === undefined) return this.#fail(exhaustedFailure(failure, balancer.targets.length));
+    this.#setTarget(next);
+    this.#withdraw = this.#ctx.pool.acquire(this.#dest!.key, this.#granted);
+  }
+
+  // ---- the upstream socket (UpstreamOwner) ----
+
+  upstreamConnected(): void {
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.#connected = true;
+    this.#sendBody(this.#upstream!);
+  }
+
+  upstreamDrained(): void {
+    this.#body?.resume();
+  }
+
+  upstreamData(chunk: Buffer): boolean {
+    // Sinks (Node's response, an HTTP/2 stream) queue what they are given: they get a copy, and the socket keeps its read buffer.
+    this.#reader!.push(Buffer.from(chunk));
+    return false;
+  }
+
+  upstreamEnd(): void {
+    if (!this.#reader!.upstreamEnded()) this.upstreamFailed(undefined, false);
+  }
+
+  upstreamFailed(error: NodeJS.ErrnoException | undefined, timeout: boolean): void {
+    if (this.#upstream === undefined) return;
+    this.#dropUpstream();
+    const ctx = this.#ctx;
+    const route = this.#route;
+    if (this.#sink.started) return this.#tear();
+    if (!this.#connected && !timeout) return this.#failover('refused', error?.message ?? 'upstream closed the connection');
+    // A request the upstream never answered a byte of, and that may be sent twice (idempotent, no body): once more.
+    if (this.#mayRetry && !timeout && isStaleConnectionError(error) && !this.#reader!.received) {
+      this.#mayRetry = false;
       // A pooled connection the upstream closed just as we reused it never saw the request: the same target, afresh.
-      // A fresh connection that reset before any response byte: an idempotent request goes to another target, once.
-      if (upstream.reusedSocket) {
-        ctx.logger.debug({ route: route.name, err: error.message }, 'pooled upstream connection was closed; retrying');
-        return send(exchange, false);
+      if (this.#reused) {
+        ctx.logger.debug({ route: route.name, err: error?.message }, 'pooled upstream connection was closed; retrying');
+        this.#withdraw = ctx.pool.acquire(this.#dest!.key, this.#retryGranted);
+        return;
       }
+      // A fresh connection that reset before any response byte: another target, if there is one.
+      const balancer = route.state.balancer!;
+      const target = this.#target!;
       balancer.reportFailure(target, ctx.logger, route.name);
-      exchange.tried.push(target);
-      const next = balancer.select(exchange.facts.clientIp, exchange.tried);
+      this.#tried.push(target);
+      const next = balancer.select(this.#facts.clientIp, this.#tried);
       if (next !== undefined) {
         ctx.logger.debug({ route: route.name, target: target.key, next: next.key }, 'upstream reset before answering; retrying on another target');
-        exchange.target = next;
-        return send(exchange, false);
+        this.#setTarget(next);
+        this.#withdraw = ctx.pool.acquire(this.#dest!.key, this.#retryGranted);
+        return;
       }
     }
-    ctx.logger.warn({ route: route.name, target: target.key, err: error.message }, 'upstream request failed');
-    fail(sink, timedOut ?? 'refused');
-  });
-  upstream.on('response', (upstreamRes) => relayResponse(exchange, upstream, upstreamRes));
-  if (!exchange.hasBody) upstream.end();
-}
-
-/** The target did not take the connection: nothing was sent, so the next target gets the request, whatever its method. */
-function failover(exchange: Exchange, mayRetry: boolean, failure: UpstreamFailure, error: Error): void {
-  const { ctx, route, target } = exchange;
-  const balancer = route.state.balancer!;
-  balancer.reportFailure(target, ctx.logger, route.name);
-  exchange.tried.push(target);
-  const next = balancer.select(exchange.facts.clientIp, exchange.tried);
-  ctx.logger.warn({ route: route.name, target: target.key, next: next?.key, err: error.message }, 'upstream connection failed');
-  if (next === undefined) return fail(exchange.sink, exhaustedFailure(failure, balancer.targets.length));
-  exchange.target = next;
-  send(exchange, mayRetry);
-}
-
-function relayResponse(exchange: Exchange, upstream: ClientRequest, upstreamRes: IncomingMessage): void {
-  const { ctx, sink } = exchange;
-  if (ctx.accessLog !== undefined) noteUpstreamResponse(exchange.request.client);
-  exchange.route.state.balancer!.reportSuccess(exchange.target);
-  upstreamRes.on('error', () => sink.abort());
-  const status = upstreamRes.statusCode ?? 0;
-  const reason = upstreamRes.statusMessage ?? '';
-  // Node's parser takes status codes and reasons that its writer refuses
-  // with a throw: an upstream must never be able to end the process.
-  if (!isValidFinalStatus(status) || !isValidReason(reason)) return refuseResponse(exchange, upstream, `invalid status line: ${status}`);
-  // Node's parser takes chunked applied twice; the fast engine refuses it, and so does this one.
-  const te = upstreamRes.headers['transfer-encoding'];
-  if (te !== undefined && responseTransferCoding(te) === 'invalid') return refuseResponse(exchange, upstream, `invalid Transfer-Encoding: ${te}`);
-  try {
-    sink.head(status, reason, clientResponseHeaders(upstreamRes.rawHeaders, exchange.facts), closesAfterResponse(exchange.route));
-  } catch (error) {
-    return refuseResponse(exchange, upstream, (error as Error).message);
+    this.#fail(timeout ? 'response-timeout' : 'refused', timeout ? 'upstream timed out' : (error?.message ?? 'upstream closed the connection'));
   }
-  upstreamRes.pipe(sink.body);
-}
 
-/** The proxy's own answer to a failed exchange; a 503 for a route with no target left says when to come back. */
-function fail(sink: ResponseSink, failure: UpstreamFailure): void {
-  const { status, detail } = failureStatus(failure);
-  sink.fail(status, detail, failure === 'no-target' ? retryAfterSeconds : undefined);
-}
+  // ---- the response (ResponseListener) ----
 
-/** An upstream response the proxy will not relay: the upstream connection is dropped and the client gets 502. */
-function refuseResponse(exchange: Exchange, upstream: ClientRequest, why: string): void {
-  exchange.ctx.logger.warn({ route: exchange.route.name, err: why }, 'upstream sent a response that cannot be relayed');
-  exchange.upstream = undefined;
-  upstream.destroy();
-  fail(exchange.sink, 'invalid-response');
+  responseHead(head: ResponseHead): boolean {
+    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#request.client);
+    this.#route.state.balancer!.reportSuccess(this.#target!);
+    try {
+      this.#sink.head(head.status, head.reason, clientResponseHeaders(head.rawHeaders, this.#facts), closesAfterResponse(this.#route));
+    } catch (error) {
+      // A head the engine cannot carry (HTTP/2 refuses some): 502, and the upstream connection is dropped.
+      this.responseInvalid((error as Error).message);
+      return false;
+    }
+    return true;
+  }
+
+  responseData(piece: Buffer): void {
+    if (this.#over) return;
+    if (!this.#sink.body.write(piece)) this.#upstream?.pause();
+  }
+
+  responseEnd(exact: boolean, trailers: readonly string[]): void {
+    const upstream = this.#upstream;
+    if (this.#over || upstream === undefined) return;
+    this.#upstream = undefined;
+    // A request body still going out (the upstream answered early) leaves the connection mid-message: not reused.
+    if (!this.#reqDone) this.#body!.stop();
+    upstream.resume();
+    release(upstream, this.#dest!.key, exact && this.#reqDone && !this.#reader!.head!.close);
+    this.#finish();
+    if (trailers.length > 0) this.#sink.trailers?.(trailers);
+    this.#sink.body.end();
+  }
+
+  /** An upstream response the proxy will not relay: the upstream connection is dropped and the client gets 502. */
+  responseInvalid(why: string): void {
+    this.#ctx.logger.warn({ route: this.#route.name, err: why }, 'upstream sent a response that cannot be relayed');
+    this.#dropUpstream();
+    this.#fail('invalid-response');
+  }
+
+  /** A torn response: the client sees it cut short (the HTTP/2 stream reset), as when the upstream goes away mid-body. */
+  responseBroken(why: string): void {
+    this.#ctx.logger.warn({ route: this.#route.name, target: this.#target?.key, err: why }, 'upstream response broken off');
+    this.#dropUpstream();
+    this.#tear();
+  }
+
+  // ---- the request body (BodyListener) ----
+
+  bodySent(): void {
+    this.#reqDone = true;
+  }
+
+  bodyMismatch(): void {
+    this.#ctx.logger.warn({ route: this.#route.name }, 'request body did not match its Content-Length');
+    this.#dropUpstream();
+    this.#tear();
+  }
+
+  // ---- endings ----
+
+  /**
+   * The proxy's own answer to a failed exchange (or a cut once the response
+   * started); a 503 for a route with no target left says when to come back.
+   * `message` is logged: a route with no target to try is no upstream failure.
+   */
+  #fail(failure: UpstreamFailure, message?: string): void {
+    if (this.#over) return;
+    if (message !== undefined) this.#ctx.logger.warn({ route: this.#route.name, target: this.#target?.key, err: message }, 'upstream request failed');
+    this.#finish();
+    if (this.#sink.started) return this.#sink.abort();
+    const { status, detail } = failureStatus(failure);
+    this.#sink.fail(status, detail, failure === 'no-target' ? retryAfterSeconds : undefined);
+  }
+
+  /** Cuts the client's response off: the head went out already, so no answer of the proxy's can follow. */
+  #tear(): void {
+    this.#finish();
+    this.#sink.abort();
+  }
+
+  /** Counts the exchange over once: the target's in-flight count, the listeners on the engine's streams. */
+  #finish(): void {
+    if (this.#over) return;
+    this.#over = true;
+    if (this.#target !== undefined) this.#route.state.balancer!.release(this.#target);
+    this.#body?.stop();
+    this.#request.body?.off('error', this.abort);
+    this.#sink.body.off('drain', this.#sinkDrained);
+  }
+
+  readonly #sinkDrained = (): void => {
+    this.#upstream?.resume();
+  };
+
+  /** Destroys the socket in use (never pooled mid-exchange) and gives its slot back to the pool. */
+  #dropUpstream(): void {
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    const upstream = this.#upstream;
+    if (upstream === undefined) return;
+    this.#upstream = undefined;
+    release(upstream, this.#dest!.key, false);
+  }
 }
 
 function noop(): void {}

@@ -10,6 +10,7 @@ import { addForwardedHeaders, type ForwardedFacts } from '../forwarded-headers.j
 import { endToEndHeaders } from '../hop-headers.js';
 import { httpDate } from './date.js';
 import { applyHeaderRules } from './header-rules.js';
+import { headText } from './head-text.js';
 
 /** How a request body goes upstream: chunked, a Content-Length (0 included), or no framing header at all. */
 export type BodyFraming = 'chunked' | number | undefined;
@@ -71,6 +72,11 @@ export function upstreamRequestHeaders(raw: readonly string[], framing: BodyFram
   if (framing === 'chunked') headers.push('Transfer-Encoding', 'chunked');
   else if (framing !== undefined) headers.push('Content-Length', String(framing));
   return headers;
+}
+
+/** The request head sent upstream as text, for the engines that write it themselves: HTTP/1.1, with upstreamRequestHeaders. */
+export function upstreamRequestText(method: string, path: string, raw: readonly string[], framing: BodyFraming, facts: ForwardedFacts, trusted: IpMatcher | undefined): string {
+  return headText(`${method} ${path} HTTP/1.1`, upstreamRequestHeaders(raw, framing, facts, trusted));
 }
 
 /**

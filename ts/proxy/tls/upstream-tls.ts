@@ -4,12 +4,10 @@ import type { Route } from '../../routing/route.js';
 import type { IRouteConfig, IUpstreamTls } from '../../routing/types.js';
 
 /**
- * The node:https request options that say how a terminate-and-reencrypt
- * upstream is verified. node:https's Agent puts `ca`, `rejectUnauthorized`
- * and `servername` in its pool key (Agent#getName), so one pooled agent
- * never hands a request a socket that was verified differently: a socket
- * opened without verification, or against another route's CA, is reused
- * only by requests with the same three values.
+ * The TLS options that say how a terminate-and-reencrypt upstream is
+ * verified. The upstream pool puts all three in its key (upstreamTarget in
+ * upstream/socket.ts), so a socket opened without verification, or against
+ * another route's CA, is reused only by requests with the same three values.
  */
 export interface UpstreamTlsOptions {
   rejectUnauthorized: boolean;

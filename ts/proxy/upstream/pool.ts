@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 
 /** Limits of the upstream pool. */
 export interface UpstreamPoolLimits {
-  /** Idle keep-alive sockets kept per target. Default: 256, as Node's agents keep. */
+  /** Idle keep-alive sockets kept per target. Default: 256, as many as the Node agents it replaced kept. */
   maxIdlePerTarget: number;
   /** An idle socket is closed after this long. Default: 4000 ms, below common upstream keep-alive timeouts (Node's is 5 s). */
   idleMs: number;

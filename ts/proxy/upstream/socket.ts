@@ -53,15 +53,28 @@ const kPool = Symbol('pool');
 /** A raw upstream socket; its listeners are attached once and dispatch to the current owner, so no exchange allocates closures. */
 export type UpstreamSocket = Socket & { [kOwner]: UpstreamOwner | undefined; [kPool]: UpstreamPool };
 
-/** Opens a connection to an upstream (TLS for a re-encrypted one), owned by `owner` from the start. */
-export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner): UpstreamSocket {
+/**
+ * Opens a connection to an upstream (TLS for a re-encrypted one), owned by
+ * `owner` from the start. `preface` (a PROXY header) is the first thing on
+ * the wire, before any TLS handshake: the upstream reads it from the TCP
+ * stream itself.
+ */
+export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner, preface?: Buffer): UpstreamSocket {
   const { host, port, tls } = target;
-  let socket: UpstreamSocket;
+  let opened: Socket;
   if (tls === undefined) {
     // A plain socket reads into one buffer of its own (node:tls has no such option, so a TLS one gets 'data' events).
-    socket = connect({ host, port, noDelay: true, onread: ownReadBuffer((view) => deliver(socket, view)) }) as UpstreamSocket;
+    opened = connect({ host, port, noDelay: true, onread: ownReadBuffer((view) => deliver(socket, view)) });
+    if (preface !== undefined) opened.write(preface);
+  } else if (preface === undefined) {
+    opened = connectTls({ host, port, ...tls });
   } else {
-    socket = connectTls({ host, port, ...tls }) as Socket as UpstreamSocket;
+    const raw = connect({ host, port, noDelay: true });
+    raw.write(preface);
+    opened = connectTls({ ...tls, socket: raw });
+  }
+  const socket = opened as UpstreamSocket;
+  if (tls !== undefined) {
     socket.setNoDelay(true);
     socket.on('data', onData);
   }
