@@ -57,34 +57,52 @@ export function streamActionResponse(stream: ServerHttp2Stream, method: string |
  * The sink a forwarded response is written to. `close` (a retired route)
  * needs nothing here: every stream is routed afresh against the live table.
  * `head()` throws (ERR_HTTP2_*) on a head HTTP/2 cannot carry; the
- * forwarder turns that into 502.
+ * forwarder turns that into 502. A class, not an object of closures: one
+ * allocation per stream, and one shape for the forwarder to call.
  */
-export function streamSink(stream: ServerHttp2Stream, method: string, acceptsTrailers: boolean): ResponseSink {
+export class StreamSink implements ResponseSink {
+  readonly body: ServerHttp2Stream;
+  readonly #method: string;
+  readonly #acceptsTrailers: boolean;
   /** The upstream's HTTP/1.1 trailers (chunked), sent as HTTP/2 trailers once the body is written. */
-  let trailers: readonly string[] = [];
-  return {
-    get started() {
-      return stream.headersSent || stream.destroyed;
-    },
-    head(status, _reason, headers) {
-      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
-      stream.respond(responseHeaders(status, headers), { waitForTrailers: acceptsTrailers });
-      if (!acceptsTrailers) return;
-      // Asked for after the body ended, always once: the stream ends only when trailers (none, or the upstream's) were sent.
-      stream.once('wantTrailers', () => {
-        try {
-          stream.sendTrailers(trailerHeaders(trailers));
-        } catch {
-          // A trailer HTTP/2 cannot carry: the body went out whole, the stream ends without an END_STREAM the client could trust.
-          resetStream(stream);
-        }
-      });
-    },
-    body: stream,
-    trailers(fields) {
-      trailers = fields;
-    },
-    fail: (status, detail, retryAfter) => sendStatus(streamActionResponse(stream, method), status, detail, false, retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) }),
-    abort: () => resetStream(stream),
+  #trailers: readonly string[] = [];
+
+  constructor(stream: ServerHttp2Stream, method: string, acceptsTrailers: boolean) {
+    this.body = stream;
+    this.#method = method;
+    this.#acceptsTrailers = acceptsTrailers;
+  }
+
+  get started(): boolean {
+    return this.body.headersSent || this.body.destroyed;
+  }
+
+  head(status: number, _reason: string, headers: string[]): void {
+    const stream = this.body;
+    // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
+    stream.respond(responseHeaders(status, headers), { waitForTrailers: this.#acceptsTrailers });
+    // Asked for after the body ended, always once: the stream ends only when trailers (none, or the upstream's) were sent.
+    if (this.#acceptsTrailers) stream.once('wantTrailers', this.#sendTrailers);
+  }
+
+  trailers(fields: readonly string[]): void {
+    this.#trailers = fields;
+  }
+
+  fail(status: number, detail: string, retryAfter?: number): void {
+    sendStatus(streamActionResponse(this.body, this.#method), status, detail, false, retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) });
+  }
+
+  abort(): void {
+    resetStream(this.body);
+  }
+
+  readonly #sendTrailers = (): void => {
+    try {
+      this.body.sendTrailers(trailerHeaders(this.#trailers));
+    } catch {
+      // A trailer HTTP/2 cannot carry: the body went out whole, the stream ends without an END_STREAM the client could trust.
+      resetStream(this.body);
+    }
   };
 }

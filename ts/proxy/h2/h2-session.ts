@@ -11,6 +11,9 @@ import type { ProxyContext } from '../context.js';
 import { resetStream, wasResetByProxy } from './h2-response.js';
 import { serveStream, type StreamHost } from './h2-stream.js';
 
+/** The listener that keeps a stream error (a client reset) from being thrown: the stream's 'close' handles it. */
+function ignore(): void {}
+
 /**
  * Envoy's rule for rapid reset: once a session has opened this many
  * streams, it is closed if more than half of them were reset by the client
@@ -88,7 +91,7 @@ export class H2Session implements StreamHost {
 
   #onStream(stream: ServerHttp2Stream, rawHeaders: string[]): void {
     // A client reset surfaces as a stream error; the stream's 'close' does the accounting.
-    stream.on('error', () => undefined);
+    stream.on('error', ignore);
     if (stream.destroyed || stream.closed) return;
     const ctx = this.#ctx;
     const limits = ctx.http2;
@@ -102,12 +105,17 @@ export class H2Session implements StreamHost {
     this.#open++;
     clearTimeout(this.#idleTimer);
     const openedAt = performance.now();
-    stream.once('close', () => this.#onStreamClose(stream, openedAt));
     if (this.#streams >= limits.maxStreamsPerSession) {
       ctx.limitReporter.hit('http2.maxStreamsPerSession', { port: this.port, max: limits.maxStreamsPerSession });
       this.goAway();
     }
-    serveStream(ctx, this, stream, rawHeaders);
+    const served = serveStream(ctx, this, stream, rawHeaders);
+    // The stream's one 'close' listener ('close' comes on a later tick, so nothing is missed by adding it now):
+    // the session's limits first, then the request's own accounting and upstream teardown.
+    stream.on('close', () => {
+      this.#onStreamClose(stream, openedAt);
+      served?.closed();
+    });
   }
 
   #onStreamClose(stream: ServerHttp2Stream, openedAt: number): void {

@@ -19,7 +19,7 @@ import { admitRequest, finishRequest } from '../http/admission.js';
 import { forwardRequest } from '../http/forward.js';
 import type { BodyFraming } from '../http/message-rules.js';
 import { requestHead, type H2RequestHead } from './h2-headers.js';
-import { streamActionResponse, streamSink } from './h2-response.js';
+import { StreamSink, streamActionResponse } from './h2-response.js';
 
 /** What a stream needs of its session: the socket requests are counted on, and the upstream in-flight count. */
 export interface StreamHost {
@@ -30,52 +30,101 @@ export interface StreamHost {
   upstreamFinished(): void;
 }
 
-/** Routes and answers one stream whose request head arrived. */
-export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
+/**
+ * What the session calls when a stream it handed to serveStream closes:
+ * the request's accounting, and the upstream exchange's teardown. One
+ * object per admitted stream instead of a 'close' listener (and its once
+ * wrapper) for each of them.
+ */
+export interface ServedStream {
+  closed(): void;
+}
+
+/** Routes and answers one stream whose request head arrived; what to call on its 'close' when it was admitted. */
+export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerHttp2Stream, rawHeaders: readonly string[]): ServedStream | undefined {
   const head = requestHead(rawHeaders, ctx.http2.maxHeaderListBytes);
   if ('status' in head) {
     if (head.status === 431) ctx.limitReporter.hit('http2.maxHeaderListBytes', { port: host.port, max: ctx.http2.maxHeaderListBytes });
-    return sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
+    return void sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
   }
-  const res = streamActionResponse(stream, head.method);
   const request: RoutableRequest = { url: head.path, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket };
   const matched = matchRequest(ctx, host.port, request);
-  if ('status' in matched) return sendStatus(res, matched.status, matched.detail);
+  if ('status' in matched) return void sendStatus(streamActionResponse(stream, head.method), matched.status, matched.detail);
   const { route, facts, domain } = matched;
   // Internal routes with a handler of their own (the ACME HTTP-01 responder) live on plain HTTP ports only.
-  if (route.requestHandler !== undefined) return sendStatus(res, 404, 'no route matches this host and path');
+  if (route.requestHandler !== undefined) return void sendStatus(streamActionResponse(stream, head.method), 404, 'no route matches this host and path');
   const socket = host.socket;
-  if (!admitRequest(ctx, route, socket)) return sendStatus(res, 503, 'route is at its connection limit');
-  stream.once('close', () => finishRequest(ctx, route, host.port, socket));
+  if (!admitRequest(ctx, route, socket)) return void sendStatus(streamActionResponse(stream, head.method), 503, 'route is at its connection limit');
+  if (route.action.type === 'forward') return new ForwardedStream(ctx, host, route, stream, head, facts);
+  const served = new AnsweredStream(ctx, route, host.port, socket);
+  // The proxy's own answers: built only here, a forwarded stream never needs one.
+  const res = streamActionResponse(stream, head.method);
   switch (route.action.type) {
-    case 'forward':
-      return forwardStream(ctx, host, route, stream, head, facts);
     case 'redirect':
-      return sendRedirect(route, { url: request.url, method: head.method }, res, domain, host.port);
+      sendRedirect(route, { url: request.url, method: head.method }, res, domain, host.port);
+      break;
     case 'static':
-      return sendStatic(route, res);
+      sendStatic(route, res);
+      break;
     case 'metrics':
-      return sendMetrics(ctx, { url: request.url, method: head.method }, res);
+      sendMetrics(ctx, { url: request.url, method: head.method }, res);
+      break;
     default:
-      return sendBlocked(res);
+      sendBlocked(res);
+  }
+  return served;
+}
+
+/** A stream the proxy answered itself: on close, only the request's accounting. */
+class AnsweredStream implements ServedStream {
+  readonly #ctx: ProxyContext;
+  readonly #route: Route;
+  readonly #port: number;
+  readonly #socket: TLSSocket;
+
+  constructor(ctx: ProxyContext, route: Route, port: number, socket: TLSSocket) {
+    this.#ctx = ctx;
+    this.#route = route;
+    this.#port = port;
+    this.#socket = socket;
+  }
+
+  closed(): void {
+    finishRequest(this.#ctx, this.#route, this.#port, this.#socket);
   }
 }
 
 /**
- * Forwards the stream to the route's HTTP/1.1 upstream. The body streams
+ * A stream forwarded to the route's HTTP/1.1 upstream. The body streams
  * both ways with back-pressure, so HTTP/2 flow control reaches the
  * upstream connection; a stream the client resets aborts its upstream
  * request at once, so cancelled streams never pile up upstream.
  */
-function forwardStream(ctx: ProxyContext, host: StreamHost, route: Route, stream: ServerHttp2Stream, head: H2RequestHead, facts: ForwardedFacts): void {
-  const hasBody = !stream.endAfterHeaders;
-  // Without a Content-Length, HTTP/2 frames the body by END_STREAM; an HTTP/1.1 hop needs chunked for that.
-  const framing: BodyFraming = head.contentLength ?? (hasBody ? 'chunked' : undefined);
-  host.upstreamStarted();
-  const abort = forwardRequest(ctx, route, facts, { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: stream.session!.socket as Socket }, streamSink(stream, head.method, head.acceptsTrailers));
-  stream.once('close', () => {
+class ForwardedStream implements ServedStream {
+  readonly #ctx: ProxyContext;
+  readonly #host: StreamHost;
+  readonly #route: Route;
+  readonly #stream: ServerHttp2Stream;
+  readonly #abort: () => void;
+
+  constructor(ctx: ProxyContext, host: StreamHost, route: Route, stream: ServerHttp2Stream, head: H2RequestHead, facts: ForwardedFacts) {
+    this.#ctx = ctx;
+    this.#host = host;
+    this.#route = route;
+    this.#stream = stream;
+    const hasBody = !stream.endAfterHeaders;
+    // Without a Content-Length, HTTP/2 frames the body by END_STREAM; an HTTP/1.1 hop needs chunked for that.
+    const framing: BodyFraming = head.contentLength ?? (hasBody ? 'chunked' : undefined);
+    host.upstreamStarted();
+    const request = { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: host.socket as Socket };
+    this.#abort = forwardRequest(ctx, route, facts, request, new StreamSink(stream, head.method, head.acceptsTrailers));
+  }
+
+  closed(): void {
+    const stream = this.#stream;
+    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket);
     // Node ends the writable side of a reset stream itself, so writableFinished cannot tell a reset from a finished response.
-    if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) abort();
-    host.upstreamFinished();
-  });
+    if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#abort();
+    this.#host.upstreamFinished();
+  }
 }

@@ -108,6 +108,8 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
   #connectTimer: NodeJS.Timeout | undefined;
   #reader: ResponseReader | undefined;
   #reqDone = false;
+  /** The sink refused a write: a 'drain' listener waits to resume the upstream. */
+  #awaitingDrain = false;
   /** Finished or aborted: nothing more is done. */
   #over = false;
 
@@ -134,7 +136,6 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     const target = this.#route.state.balancer!.select(this.#facts.clientIp);
     if (target === undefined) return this.#fail('no-target');
     this.#request.body?.on('error', this.abort);
-    this.#sink.body.on('drain', this.#sinkDrained);
     this.#setTarget(target);
     this.#withdraw = this.#ctx.pool.acquire(this.#dest!.key, this.#granted);
   }
@@ -300,7 +301,12 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
 
   responseData(piece: Buffer): void {
     if (this.#over) return;
-    if (!this.#sink.body.write(piece)) this.#upstream?.pause();
+    if (this.#sink.body.write(piece) || this.#awaitingDrain) return;
+    // Back-pressure: the upstream waits for the client. The 'drain' listener is added only now, so a
+    // response that fits the sink's buffer (most of them) adds and removes no listener at all.
+    this.#upstream?.pause();
+    this.#awaitingDrain = true;
+    this.#sink.body.once('drain', this.#sinkDrained);
   }
 
   responseEnd(exact: boolean, trailers: readonly string[]): void {
@@ -371,10 +377,12 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     if (this.#target !== undefined) this.#route.state.balancer!.release(this.#target);
     this.#body?.stop();
     this.#request.body?.off('error', this.abort);
-    this.#sink.body.off('drain', this.#sinkDrained);
+    if (this.#awaitingDrain) this.#sink.body.off('drain', this.#sinkDrained);
+    this.#awaitingDrain = false;
   }
 
   readonly #sinkDrained = (): void => {
+    this.#awaitingDrain = false;
     this.#upstream?.resume();
   };
 
