@@ -17,6 +17,8 @@ import { startHttpBackend, startEchoBackend } from './helpers/backends.js';
 import { captureClientHello, eventually, startProxy } from './helpers/data-path.js';
 import { fronts, startEdgeFronts } from './helpers/edge-fronts.js';
 import { getFreePort } from './helpers/free-port.js';
+import { h2Request, h2Session } from './helpers/h2-client.js';
+import { createSelfSignedCertificate } from '../ts/index.js';
 
 function capture() {
   const records: Record<string, unknown>[] = [];
@@ -63,6 +65,23 @@ t.test('one record per HTTP request with every field, on every engine', async (t
     t.ok((get.bytesOut as number) > 0 && (get.bytesIn as number) > 0, `${front}: bytes counted`);
     t.match(post, { method: 'POST', path: '/post', status: 200 }, `${front}: the POST record`);
   }
+});
+
+t.test('an HTTP/2 request is logged with its upstream target and time, like the other engines', async (t) => {
+  // The forwarder notes the upstream against the client socket the request was begun on: the
+  // session's TLS socket, not Node's Proxy of it (session.socket), which no WeakMap knows.
+  const backend = await startHttpBackend('b');
+  t.teardown(() => backend.close());
+  const log = capture();
+  const port = await getFreePort();
+  const certificate = createSelfSignedCertificate({ domains: ['h.test'] });
+  await startProxy(t, [{ name: 'h2', match: { ports: port, domains: 'h.test' }, action: { type: 'forward', target: { host: '127.0.0.1', port: backend.port }, tls: { mode: 'terminate', certificate } } }], { accessLog: { logger: log.logger } });
+  const session = await h2Session(t, port, 'h.test');
+  const res = await h2Request(session, { ':path': '/h2', ':authority': 'h.test' });
+  t.equal(res.status, 200);
+  t.ok(await eventually(() => log.records.some((r) => r.route === 'h2'), 3000));
+  t.match(log.records.find((r) => r.route === 'h2'), { type: 'http', method: 'GET', path: '/h2', status: 200, protocol: 'https', upstream: `127.0.0.1:${backend.port}`, upstreamMs: Number });
+  t.notOk(log.records.some((r) => r.type === 'tcp'), 'no stray connection record for the session');
 });
 
 t.test('one record per TCP and passthrough connection: route, SNI, bytes, duration', async (t) => {

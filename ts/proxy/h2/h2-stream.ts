@@ -47,7 +47,7 @@ export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerH
     if (head.status === 431) ctx.limitReporter.hit('http2.maxHeaderListBytes', { port: host.port, max: ctx.http2.maxHeaderListBytes });
     return void sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
   }
-  const request: RoutableRequest = { url: head.path, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket };
+  const request: RoutableRequest = { url: head.path, method: head.method, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket };
   const matched = matchRequest(ctx, host.port, request);
   if ('status' in matched) return void sendStatus(streamActionResponse(stream, head.method), matched.status, matched.detail);
   const { route, facts, domain } = matched;
@@ -56,7 +56,7 @@ export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerH
   const socket = host.socket;
   if (!admitRequest(ctx, route, socket)) return void sendStatus(streamActionResponse(stream, head.method), 503, 'route is at its connection limit');
   if (route.action.type === 'forward') return new ForwardedStream(ctx, host, route, stream, head, facts);
-  const served = new AnsweredStream(ctx, route, host.port, socket);
+  const served = new AnsweredStream(ctx, route, host.port, socket, stream);
   // The proxy's own answers: built only here, a forwarded stream never needs one.
   const res = streamActionResponse(stream, head.method);
   switch (route.action.type) {
@@ -81,16 +81,18 @@ class AnsweredStream implements ServedStream {
   readonly #route: Route;
   readonly #port: number;
   readonly #socket: TLSSocket;
+  readonly #stream: ServerHttp2Stream;
 
-  constructor(ctx: ProxyContext, route: Route, port: number, socket: TLSSocket) {
+  constructor(ctx: ProxyContext, route: Route, port: number, socket: TLSSocket, stream: ServerHttp2Stream) {
     this.#ctx = ctx;
+    this.#stream = stream;
     this.#route = route;
     this.#port = port;
     this.#socket = socket;
   }
 
   closed(): void {
-    finishRequest(this.#ctx, this.#route, this.#port, this.#socket);
+    finishRequest(this.#ctx, this.#route, this.#port, this.#socket, answeredStatus(this.#ctx, this.#stream));
   }
 }
 
@@ -122,9 +124,15 @@ class ForwardedStream implements ServedStream {
 
   closed(): void {
     const stream = this.#stream;
-    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket);
+    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket, answeredStatus(this.#ctx, stream));
     // Node ends the writable side of a reset stream itself, so writableFinished cannot tell a reset from a finished response.
     if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#abort();
     this.#host.upstreamFinished();
   }
+}
+
+/** The status the stream was answered with, for the access log (read only when it is on); 0 when no head went out. */
+function answeredStatus(ctx: ProxyContext, stream: ServerHttp2Stream): number {
+  if (ctx.accessLog === undefined || !stream.headersSent) return 0;
+  return Number(stream.sentHeaders[':status'] ?? 0);
 }
