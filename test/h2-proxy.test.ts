@@ -164,3 +164,32 @@ t.test('response trailers reach a client that sent te: trailers', async (t) => {
   const bodiless = await h2Request(session, { ':path': '/', ':authority': 'a.test', ':method': 'HEAD', te: 'trailers' });
   t.equal(bodiless.status, 200, 'HEAD with te: trailers ends cleanly');
 });
+
+t.test('an empty response ends with its HEADERS frame; the upstream connection is reused after it', async (t) => {
+  const upstream = await startHttpServer(t, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.setHeader('x-port', String(req.socket.remotePort));
+    if (req.url === '/body') return res.end('after');
+    res.setHeader('content-length', '0');
+    res.end();
+  });
+  const port = await getFreePort();
+  await startProxy(t, [terminate('a', port, 'a.test', upstream.port, certShared)]);
+  const session = await h2Session(t, port, 'a.test');
+  for (const te of [undefined, 'trailers']) {
+    const seen = await new Promise<{ status: number; flags: number; port: unknown; body: number }>((resolve, reject) => {
+      const stream = session.request({ ':path': '/empty', ':authority': 'a.test', ...(te === undefined ? {} : { te }) });
+      let head: { status: number; flags: number; port: unknown } | undefined;
+      let body = 0;
+      stream.on('response', (headers, flags) => (head = { status: Number(headers[':status']), flags, port: headers['x-port'] }));
+      stream.on('data', (chunk: Buffer) => (body += chunk.length));
+      stream.on('end', () => resolve({ ...head!, body }));
+      stream.on('error', reject);
+    });
+    t.equal(seen.status, 200);
+    t.equal(seen.body, 0);
+    t.ok(seen.flags & 0x1, `END_STREAM is on the HEADERS frame (te: ${te ?? 'none'})`);
+    const next = await h2Request(session, { ':path': '/body', ':authority': 'a.test' });
+    t.equal(next.body.toString(), 'after', 'the next request is answered in full');
+    t.equal(next.headers['x-port'], seen.port, 'on the same upstream connection');
+  }
+});

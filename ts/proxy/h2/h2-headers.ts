@@ -48,7 +48,8 @@ export function requestHead(raw: readonly string[], maxListBytes: number): H2Req
   let cookie: string | undefined;
   let contentLength: number | undefined;
   let acceptsTrailers = false;
-  const fields: string[] = [];
+  // Host goes first; its slot is kept from the start so the list is never copied to put it there.
+  const fields: string[] = ['Host', ''];
   let listBytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -94,9 +95,10 @@ export function requestHead(raw: readonly string[], maxListBytes: number): H2Req
     return { status: 400, detail: ':authority and Host name different hosts' };
   }
   authority ??= host;
-  const rawHeaders = authority === undefined ? fields : ['Host', authority, ...fields];
-  if (cookie !== undefined) rawHeaders.push('Cookie', cookie);
-  return { method, path, authority, rawHeaders, contentLength, acceptsTrailers };
+  if (authority === undefined) fields.splice(0, 2);
+  else fields[1] = authority;
+  if (cookie !== undefined) fields.push('Cookie', cookie);
+  return { method, path, authority, rawHeaders: fields, contentLength, acceptsTrailers };
 }
 
 /**

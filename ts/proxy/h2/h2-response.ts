@@ -5,7 +5,7 @@
  * answers (http-actions.ts, http-responses.ts). No status, header rule or
  * body of the proxy's is written here a second time.
  */
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
 import type { ResponseSink } from '../http/forward.js';
 import { sendStatus, type ActionResponse } from '../http-responses.js';
 import { recordHeaders, responseHeaders, trailerHeaders } from './h2-headers.js';
@@ -53,6 +53,11 @@ export function streamActionResponse(stream: ServerHttp2Stream, method: string |
   };
 }
 
+/** respond() options, made once rather than per stream. */
+const respondWithBody: ServerStreamResponseOptions = Object.freeze({});
+const respondWithTrailers: ServerStreamResponseOptions = Object.freeze({ waitForTrailers: true });
+const respondEmpty: ServerStreamResponseOptions = Object.freeze({ endStream: true });
+
 /**
  * The sink a forwarded response is written to. `close` (a retired route)
  * needs nothing here: every stream is routed afresh against the live table.
@@ -77,10 +82,12 @@ export class StreamSink implements ResponseSink {
     return this.body.headersSent || this.body.destroyed;
   }
 
-  head(status: number, _reason: string, headers: string[]): void {
+  head(status: number, _reason: string, headers: string[], _close: boolean, empty: boolean): void {
     const stream = this.body;
-    // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
-    stream.respond(responseHeaders(status, headers), { waitForTrailers: this.#acceptsTrailers });
+    // HTTP/2 has no reason phrase (RFC 9113 §8.3.2). An empty response ends with its HEADERS frame
+    // (END_STREAM), no DATA frame after it; it has no trailers either, only a chunked body does.
+    if (empty) return stream.respond(responseHeaders(status, headers), respondEmpty);
+    stream.respond(responseHeaders(status, headers), this.#acceptsTrailers ? respondWithTrailers : respondWithBody);
     // Asked for after the body ended, always once: the stream ends only when trailers (none, or the upstream's) were sent.
     if (this.#acceptsTrailers) stream.once('wantTrailers', this.#sendTrailers);
   }

@@ -49,9 +49,11 @@ export interface ResponseSink {
   /**
    * Sends the head: `headers` went through the response rules already;
    * `close` asks the engine to end the client connection after this
-   * response (a retired route). Throws when the engine cannot write it.
+   * response (a retired route); `empty` when the response has no body at
+   * all (a HEAD's, 204, 304, Content-Length: 0), so an engine may end the
+   * message with its head. Throws when the engine cannot write it.
    */
-  head(status: number, reason: string, headers: string[], close: boolean): void;
+  head(status: number, reason: string, headers: string[], close: boolean, empty: boolean): void;
   /** Where the decoded body is written (and ended). */
   readonly body: Writable;
   /**
@@ -290,7 +292,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#request.client);
     this.#route.state.balancer!.reportSuccess(this.#target!);
     try {
-      this.#sink.head(head.status, head.reason, clientResponseHeaders(head.rawHeaders, this.#facts), closesAfterResponse(this.#route));
+      this.#sink.head(head.status, head.reason, clientResponseHeaders(head.rawHeaders, this.#facts), closesAfterResponse(this.#route), this.#reader!.empty);
     } catch (error) {
       // A head the engine cannot carry (HTTP/2 refuses some): 502, and the upstream connection is dropped.
       this.responseInvalid((error as Error).message);
@@ -319,7 +321,8 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     release(upstream, this.#dest!.key, exact && this.#reqDone && !this.#reader!.head!.close);
     this.#finish();
     if (trailers.length > 0) this.#sink.trailers?.(trailers);
-    this.#sink.body.end();
+    // A sink may have ended an empty response with its head already.
+    if (!this.#sink.body.writableEnded) this.#sink.body.end();
   }
 
   /** An upstream response the proxy will not relay: the upstream connection is dropped and the client gets 502. */

@@ -52,6 +52,11 @@ export class ResponseReader {
     return this.#head;
   }
 
+  /** Once the head was read: whether the response has no body at all (no framing left to read). */
+  get empty(): boolean {
+    return this.#body === Body.None || (this.#body === Body.Length && this.#left === 0);
+  }
+
   push(chunk: Buffer): void {
     this.received = true;
     if (this.#head !== undefined) return this.#readBody(chunk, 0);
