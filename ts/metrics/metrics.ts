@@ -75,12 +75,17 @@ export class Meter {
   readonly counters: readonly ITrafficCounters[];
   read: number;
   written: number;
+  /** Where the meter started, for the bytes one request moved (the access log's figures). */
+  readonly startRead: number;
+  readonly startWritten: number;
 
   constructor(socket: Socket, counters: readonly ITrafficCounters[], read: number, written: number) {
     this.socket = socket;
     this.counters = counters;
     this.read = read;
     this.written = written;
+    this.startRead = read;
+    this.startWritten = written;
   }
 
   /** Adds the bytes moved since the last flush to every counter. */

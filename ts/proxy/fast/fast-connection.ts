@@ -14,8 +14,11 @@ import { parseFinalResponseHead, parseRequestHead, responseHasNoBody, type Reque
 import type { UpstreamPool } from '../upstream/pool.js';
 import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
-import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
+import { armResponseTimeout, connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { exchangeDest } from '../upstream/dest.js';
+
+/** Bodies up to this size that arrive with their head are copied out and sent in one write with it. */
+const smallBody = 16 * 1024;
 
 const enum Phase {
   /** Waiting for (the rest of) a request head. */
@@ -284,7 +287,7 @@ export class FastConnection implements UpstreamOwner {
     }
     this.#upstream = upstream;
     if (this.#ctx.accessLog !== undefined) noteUpstream(this.#socket, this.#target!.key);
-    upstream.setTimeout(routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
+    armResponseTimeout(upstream, routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#upstreamHead, 'latin1');
   }
 
@@ -412,9 +415,19 @@ export class FastConnection implements UpstreamOwner {
     const framing = !chunked ? undefined : head.codings.length === 0 ? 'chunked' : `${head.codings.join(', ')}, chunked`;
     const text = clientResponseHead(head, framing, this.#closeAfter, this.#facts);
     const socket = this.#socket;
+    this.#resStarted = true;
+    const bodyEnd = head.size + head.contentLength;
+    if (this.#resBody === ResBody.Length && head.contentLength <= smallBody && bodyEnd <= buf.length) {
+      // A small body that came whole with its head leaves in one write with it (a corked pair would cost a writev).
+      const out = Buffer.allocUnsafe(text.length + head.contentLength);
+      out.write(text, 0, 'latin1');
+      buf.copy(out, text.length, head.size, bodyEnd);
+      this.#resLeft = 0;
+      if (!socket.write(out)) this.#upstream?.pause();
+      return this.#responseEnded(bodyEnd === buf.length);
+    }
     socket.cork();
     socket.write(text, 'latin1');
-    this.#resStarted = true;
     if (this.#resBody === ResBody.None || (this.#resBody === ResBody.Length && head.contentLength === 0)) {
       // Bytes after a bodiless response mean the upstream is out of step: it is not reused.
       this.#responseEnded(buf.length === head.size);
