@@ -2,7 +2,7 @@
 // split-proof, and handing anything unusual to Node's parser.
 import t from 'tap';
 import { ChunkedScanner, chunkedError } from '../ts/proxy/fast/chunked-scanner.js';
-import { parseRequestHead, parseResponseHead } from '../ts/proxy/fast/head-parser.js';
+import { listsToken, parseRequestHead, parseResponseHead, trimOws } from '../ts/proxy/fast/head-parser.js';
 
 const body = '5\r\nhello\r\n6;name=value\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer-One: 1\r\n\r\n';
 const normalised = '5\r\nhello\r\n6\r\n world\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n';
@@ -189,4 +189,23 @@ t.test('decode mode is as strict as relay mode', async (t) => {
     for (let i = 0; i < bytes.length && found === -1; i++) found = s.scan(bytes, i, i + 1, []);
     t.equal(found, chunkedError, `${JSON.stringify(text.slice(0, 20))} byte by byte`);
   }
+});
+
+t.test('Connection tokens and field-value whitespace, as the head parsers read them', async (t) => {
+  for (const [list, token, want] of [
+    ['close', 'close', true],
+    [' close ', 'close', true],
+    ['keep-alive, close', 'close', true],
+    ['keep-alive,\tclose\t,te', 'close', true],
+    ['closed', 'close', false],
+    ['x-close', 'close', false],
+    ['close-ish, keep-alive', 'close', false],
+    ['foo, keep-alive', 'keep-alive', true],
+    ['', 'close', false],
+  ] as const) {
+    t.equal(listsToken(list, token), want, `${JSON.stringify(list)} lists ${token}: ${want}`);
+  }
+  t.equal(trimOws('Name: \t value \t', 5), 'value');
+  t.equal(trimOws('Name:', 5), '');
+  t.equal(trimOws('Name:  a b  ', 5), 'a b', 'inner spaces stay');
 });

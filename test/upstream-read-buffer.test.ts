@@ -123,22 +123,35 @@ t.test('a response head split across upstream reads is kept intact between them'
   t.match(text, /\r\n\r\nhello$/);
 });
 
-t.test('ownReadBuffer reuses its buffer until a delivery is kept, then reads into a fresh one', async (t) => {
+t.test('ownReadBuffer: small reads land in the shared buffer as copies; a bulk flow reads into its own, moved on when kept', async (t) => {
   let keep = false;
-  const seen: string[] = [];
+  const seen: Buffer[] = [];
   const onread = ownReadBuffer((view) => {
-    seen.push(view.toString());
+    seen.push(view);
     return keep;
   });
-  const first = (onread.buffer as () => Buffer)();
-  first.write('abc');
-  onread.callback(3, first);
-  t.equal((onread.buffer as () => Buffer)(), first, 'a delivery not kept leaves the buffer to the next read');
+  const next = onread.buffer as () => Buffer;
+  const landing = next();
+  landing.write('abc');
+  onread.callback(3, landing);
+  t.not(seen[0]!.buffer, landing.buffer, 'a small read is handed on as a copy');
+  landing.write('xyz');
+  t.equal(seen[0]!.toString(), 'abc', 'so the next read cannot change it');
+  t.equal(next(), landing, 'and the socket stays on the shared buffer');
+
+  onread.callback(20_000, landing);
+  const own = next();
+  t.not(own, landing, 'a large read moves the socket to a buffer of its own');
+  own.write('bulk');
+  onread.callback(20_000, own);
+  t.equal(seen[2]!.buffer, own.buffer, 'whose bytes are handed on without a copy');
+  t.equal(next(), own, 'and reused while nothing keeps them');
   keep = true;
-  first.write('de');
-  onread.callback(2, first);
-  const next = (onread.buffer as () => Buffer)();
-  t.not(next, first, 'a kept delivery moves reading to another buffer');
-  t.equal(first.subarray(0, 2).toString(), 'de', 'and the kept bytes stay as they were');
-  t.same(seen, ['abc', 'de']);
+  onread.callback(20_000, own);
+  const moved = next();
+  t.not(moved, own, 'bytes still referenced after delivery move the socket to another buffer');
+  t.equal(own.subarray(0, 4).toString(), 'bulk', 'leaving the kept bytes as they were');
+  keep = false;
+  onread.callback(10, moved);
+  t.equal(next(), landing, 'a small read after a bulk flow returns the socket to the shared buffer');
 });

@@ -75,12 +75,17 @@ export class Meter {
   readonly counters: readonly ITrafficCounters[];
   read: number;
   written: number;
+  /** Where the meter started, for the bytes one request moved (the access log's figures). */
+  readonly startRead: number;
+  readonly startWritten: number;
 
   constructor(socket: Socket, counters: readonly ITrafficCounters[], read: number, written: number) {
     this.socket = socket;
     this.counters = counters;
     this.read = read;
     this.written = written;
+    this.startRead = read;
+    this.startWritten = written;
   }
 
   /** Adds the bytes moved since the last flush to every counter. */
@@ -111,6 +116,9 @@ export class MetricsCollector {
   readonly #answered = new Map<number, Record<string, number>>();
   /** Open meters, flushed on every snapshot. */
   readonly #meters = new Set<Meter>();
+  /** The counter lists meters feed, one per port and per route, shared by every meter (no array per connection or request). */
+  readonly #portInto = new Map<number, readonly ITrafficCounters[]>();
+  readonly #routeInto = new Map<string, readonly ITrafficCounters[]>();
   readonly #startedAt = Date.now();
 
   /** Starts counting `socket`'s bytes (from `read`/`written` on) into `into`, until unmetered. */
@@ -152,7 +160,9 @@ export class MetricsCollector {
     p.totalConnections++;
     this.total.activeConnections++;
     this.total.totalConnections++;
-    return this.meter(socket, [p, this.total], 0, 0);
+    let into = this.#portInto.get(port);
+    if (into === undefined || into[0] !== p) this.#portInto.set(port, (into = [p, this.total]));
+    return this.meter(socket, into, 0, 0);
   }
 
   connectionClosed(port: number, meter: Meter): void {
@@ -169,7 +179,9 @@ export class MetricsCollector {
     const r = this.route(name);
     r.activeConnections++;
     r.totalConnections++;
-    return this.meter(socket, [r], read, written);
+    let into = this.#routeInto.get(name);
+    if (into === undefined || into[0] !== r) this.#routeInto.set(name, (into = [r]));
+    return this.meter(socket, into, read, written);
   }
 
   routeConnectionClosed(meter: Meter): void {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { isClientAllowed, type Route } from '../routing/route.js';
 import type { PortTable } from '../routing/route-table.js';
 import { routeTimeout, type ProxyContext } from './context.js';
+import type { Meter } from '../metrics/metrics.js';
 import { rememberSniRoute } from './http-handler.js';
 import type { HttpFronts } from './http-front.js';
 import { peekClientHello, type PeekResult } from './peek.js';
@@ -85,17 +86,18 @@ export class ConnectionRouter {
   #admitClient(socket: Socket, port: number): boolean {
     const ctx = this.#ctx;
     const clientIp = clientIpOf(socket);
-    if (ctx.clientLimits.enabled) {
+    const limited = ctx.clientLimits.enabled;
+    if (limited) {
       const refusal = ctx.clientLimits.admit(clientIp);
       if (refusal !== undefined) {
         ctx.limitReporter.hit(refusal, { port, clientIp, limit: ctx.limits[refusal] });
         socket.destroy();
         return false;
       }
-      socket.once('close', () => ctx.clientLimits.release(clientIp));
     }
-    const meter = ctx.metrics.connectionOpened(port, socket);
-    socket.once('close', () => ctx.metrics.connectionClosed(port, meter));
+    // One record and one shared listener per connection, rather than a closure (and once-wrapper) per thing to undo.
+    (socket as AdmittedSocket)[kAdmitted] = { ctx, port, clientIp: limited ? clientIp : undefined, meter: ctx.metrics.connectionOpened(port, socket) };
+    socket.on('close', admittedClosed);
     return true;
   }
 
@@ -248,6 +250,16 @@ export class ConnectionRouter {
     if (lifetime > 0 && lifetime !== ctx.timeouts.maxLifetimeMs) limitLifetime(socket, lifetime);
     return true;
   }
+}
+
+/** What closing an admitted connection undoes: its per-client count (when limits are on) and its metrics. */
+const kAdmitted = Symbol('admitted');
+type AdmittedSocket = Socket & { [kAdmitted]?: { ctx: ProxyContext; port: number; clientIp: string | undefined; meter: Meter } };
+
+function admittedClosed(this: AdmittedSocket): void {
+  const admitted = this[kAdmitted]!;
+  if (admitted.clientIp !== undefined) admitted.ctx.clientLimits.release(admitted.clientIp);
+  admitted.ctx.metrics.connectionClosed(admitted.port, admitted.meter);
 }
 
 /** Closes the connection once it is `ms` old, whatever it is doing (maxLifetimeMs). */

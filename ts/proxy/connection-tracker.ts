@@ -1,35 +1,44 @@
 import type { Socket } from 'node:net';
 
+// Kept on the socket itself, as plain properties: a closure and a WeakMap entry per connection and per request cost memory and GC time.
+const kTracker = Symbol('tracker');
+const kBusy = Symbol('requestsInFlight');
+type TrackedSocket = Socket & { [kTracker]?: ConnectionTracker; [kBusy]?: number };
+
 /**
  * Every client socket the proxy accepted, so stop() can drain them: idle
  * ones are closed at once, busy ones get until the deadline.
  */
 export class ConnectionTracker {
   readonly #sockets = new Set<Socket>();
-  readonly #busy = new WeakMap<Socket, number>();
   #onEmpty: (() => void) | undefined;
 
   add(socket: Socket): void {
     this.#sockets.add(socket);
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      if (this.#sockets.size === 0) this.#onEmpty?.();
-    });
+    (socket as TrackedSocket)[kTracker] = this;
+    // 'on', not 'once': close fires once anyway, and a once-wrapper is two more objects per connection.
+    socket.on('close', ConnectionTracker.#closed);
+  }
+
+  static #closed(this: TrackedSocket): void {
+    const tracker = this[kTracker]!;
+    tracker.#sockets.delete(this);
+    if (tracker.#sockets.size === 0) tracker.#onEmpty?.();
   }
 
   /** Marks a request in flight on the socket (HTTP keep-alive connections are idle between requests). */
   requestStarted(socket: Socket): void {
-    this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
+    const s = socket as TrackedSocket;
+    s[kBusy] = (s[kBusy] ?? 0) + 1;
   }
 
   requestFinished(socket: Socket): void {
-    const count = (this.#busy.get(socket) ?? 1) - 1;
-    if (count > 0) this.#busy.set(socket, count);
-    else this.#busy.delete(socket);
+    const s = socket as TrackedSocket;
+    s[kBusy] = Math.max(0, (s[kBusy] ?? 1) - 1);
   }
 
   isIdle(socket: Socket): boolean {
-    return !this.#busy.has(socket);
+    return ((socket as TrackedSocket)[kBusy] ?? 0) === 0;
   }
 
   get size(): number {

@@ -41,14 +41,18 @@ export function isHopByHop(lowerName: string, named: Set<string> | undefined): b
   return hopByHop.has(lowerName) || (named !== undefined && named.has(lowerName));
 }
 
-/** The Connection-named headers of raw headers ([name, value, …]), or undefined when there is no Connection header. */
+/**
+ * The Connection-named headers of raw headers ([name, value, …]) that are
+ * not hop-by-hop anyway, or undefined when there are none — as for the
+ * `Connection: keep-alive` or `close` almost every message carries.
+ */
 export function connectionNamed(raw: readonly string[]): Set<string> | undefined {
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      named ??= new Set();
-      for (const t of connectionTokens(raw[i + 1]!)!) named.add(t);
-    }
+    if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== 'connection') continue;
+    const value = raw[i + 1]!.toLowerCase();
+    if (value === 'keep-alive' || value === 'close') continue;
+    for (const t of connectionTokens(value)!) if (!hopByHop.has(t)) (named ??= new Set()).add(t);
   }
   return named;
 }

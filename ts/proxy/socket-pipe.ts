@@ -1,5 +1,5 @@
-import type { Socket } from 'node:net';
-import { ownReadBuffer, type OwnReadBuffer } from './upstream/read-buffer.js';
+import type { OnReadOpts, Socket } from 'node:net';
+import { ownReadBuffer } from './upstream/read-buffer.js';
 
 /**
  * Pipes two sockets both ways and ties their lifetimes together: an error or
@@ -41,7 +41,7 @@ function closePartner(partner: Socket): void {
  * and a `to` that cannot take more pauses the reading socket, `from()`,
  * until it drains (pipeSockets with `bReadsIntoA` resumes it).
  */
-export function readsInto(to: Socket, from: () => Socket | undefined): OwnReadBuffer {
+export function readsInto(to: Socket, from: () => Socket | undefined): OnReadOpts {
   return ownReadBuffer((view) => {
     if (to.destroyed) return false;
     if (!to.write(view)) from()?.pause();

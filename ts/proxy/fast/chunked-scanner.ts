@@ -15,6 +15,8 @@
  * HTTP/2 client may be sent as trailers.
  */
 
+import { trimOws } from './head-parser.js';
+
 const enum S {
   Size,
   /** Whitespace after the size, before ';'. */
@@ -192,7 +194,7 @@ export class ChunkedScanner {
     }
     const line = this.#line;
     const colon = line.indexOf(':');
-    this.#trailers.push(line.slice(0, colon), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ''));
+    this.#trailers.push(line.slice(0, colon), trimOws(line, colon + 1));
     this.#line = '';
   }
 

@@ -14,8 +14,19 @@ import { parseFinalResponseHead, parseRequestHead, responseHasNoBody, type Reque
 import type { UpstreamPool } from '../upstream/pool.js';
 import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
-import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
+import { armResponseTimeout, connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { exchangeDest } from '../upstream/dest.js';
+
+/** The empty list every connection starts with (tried targets, body bytes to replay): made per connection only when needed. */
+const none = Object.freeze([]) as never[];
+/** What a chunked body scan hands on; shared, as each scan's pieces are written out before the next scan. */
+const pieces: Buffer[] = [];
+
+const kConnection = Symbol('fastConnection');
+type ClientSocket = Socket & { [kConnection]?: FastConnection | undefined };
+
+/** Bodies up to this size that arrive with their head are copied out and sent in one write with it. */
+const smallBody = 16 * 1024;
 
 const enum Phase {
   /** Waiting for (the rest of) a request head. */
@@ -77,7 +88,7 @@ export class FastConnection implements UpstreamOwner {
   /** Where the exchange's socket goes, and its pool key. */
   #dest: UpstreamTarget | undefined;
   /** Body bytes a second try writes again. */
-  #replay: Buffer[] = [];
+  #replay: Buffer[] = none;
   #hasBody = false;
   /** Withdraws an ask for an upstream socket still waiting in the pool. */
   #withdraw: () => void = noop;
@@ -85,23 +96,22 @@ export class FastConnection implements UpstreamOwner {
   #mayRetry = false;
   #connectTimer: NodeJS.Timeout | undefined;
   #reqLeft = 0;
-  readonly #reqChunks = new ChunkedScanner();
+  /** Made on the first chunked body: an idle keep-alive connection should hold as little as possible. */
+  #reqChunks: ChunkedScanner | undefined;
   #reqDone = false;
   #resBuf: Buffer | undefined;
   #resHead: ResponseHead | undefined;
   #resBody = ResBody.None;
   #resLeft = 0;
-  readonly #resChunks = new ChunkedScanner();
-  /** What a chunked body scan hands on, reused so no exchange allocates an array. */
-  readonly #pieces: Buffer[] = [];
+  #resChunks: ChunkedScanner | undefined;
   #resStarted = false;
   #closeAfter = false;
   // ---- balancer: the exchange's target, the ones it failed on, and body bytes a failed connect must replay ----
   #facts: ForwardedFacts | undefined;
   #target: Upstream | undefined;
-  readonly #tried: Upstream[] = [];
+  #tried: Upstream[] = none;
   #connected = false;
-  #unsent: Buffer[] = [];
+  #unsent: Buffer[] = none;
   /** The status the client was answered, for the access log. */
   #status = 0;
 
@@ -112,10 +122,11 @@ export class FastConnection implements UpstreamOwner {
     this.#port = port;
     this.#buf = peeked;
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('close', this.#onClose);
-    socket.on('drain', this.#onDrain);
+    (socket as ClientSocket)[kConnection] = this;
+    socket.on('data', FastConnection.#onData);
+    socket.on('end', FastConnection.#onEnd);
+    socket.on('close', FastConnection.#onClose);
+    socket.on('drain', FastConnection.#onDrain);
     this.deadline = Date.now() + ctx.timeouts.headersMs;
   }
 
@@ -135,7 +146,25 @@ export class FastConnection implements UpstreamOwner {
     this.#socket.end(rawStatusResponse(408, 'the request head did not arrive in time', true));
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  // The socket's listeners are shared by every connection (the socket names its own): closures per connection were a good part of an idle one's memory.
+  static #onData(this: ClientSocket, chunk: Buffer): void {
+    this[kConnection]!.#data(chunk);
+  }
+
+  static #onEnd(this: ClientSocket): void {
+    // The socket is not half-open: its side ends too, so nothing more can be answered.
+    this.destroy();
+  }
+
+  static #onClose(this: ClientSocket): void {
+    this[kConnection]!.#closed();
+  }
+
+  static #onDrain(this: ClientSocket): void {
+    this[kConnection]!.#upstream?.resume();
+  }
+
+  #data(chunk: Buffer): void {
     switch (this.#phase) {
       case Phase.Head:
         this.#buf = this.#buf === undefined || this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
@@ -154,14 +183,9 @@ export class FastConnection implements UpstreamOwner {
         return;
       default:
     }
-  };
+  }
 
-  readonly #onEnd = (): void => {
-    // The socket is not half-open: its side ends too, so nothing more can be answered.
-    this.#socket.destroy();
-  };
-
-  readonly #onClose = (): void => {
+  #closed(): void {
     const phase = this.#phase;
     this.#gone();
     this.#withdraw();
@@ -170,11 +194,7 @@ export class FastConnection implements UpstreamOwner {
       this.#dropUpstream();
       this.#finish();
     }
-  };
-
-  readonly #onDrain = (): void => {
-    this.#upstream?.resume();
-  };
+  }
 
   /** Reads the next request head from the buffer and starts its exchange, or hands the connection over. */
   #next(): void {
@@ -202,7 +222,7 @@ export class FastConnection implements UpstreamOwner {
     this.#closeAfter = head.close;
     this.#status = 0;
     this.#facts = matched.facts;
-    this.#tried.length = 0;
+    this.#tried = none;
     const target = route.state.balancer!.select(matched.facts.clientIp);
     this.#upstreamHead = upstreamRequestHead(head, req.url ?? head.target, matched.facts, this.#ctx.trustedProxies);
     const framing = head.framing;
@@ -229,7 +249,7 @@ export class FastConnection implements UpstreamOwner {
     const framing = this.#head!.framing;
     this.#phase = Phase.Body;
     this.#reqLeft = framing.kind === 'length' ? framing.length : 0;
-    this.#reqChunks.reset();
+    if (framing.kind === 'chunked') (this.#reqChunks ??= new ChunkedScanner()).reset();
     const rest = this.#buf;
     this.#buf = undefined;
     if (rest !== undefined) this.#requestBody(rest);
@@ -240,19 +260,19 @@ export class FastConnection implements UpstreamOwner {
    * another target): always on a fresh connection, with the body bytes the
    * failed one took written again.
    */
-  readonly #retryGranted = (pooled: Socket | undefined): void => {
+  #retryGranted(pooled: Socket | undefined): void {
     this.#withdraw = noop;
     if (this.#phase === Phase.Gone) return this.#front.pool.release(this.#dest!.key, pooled);
     // Another pooled socket may be as stale as the last one: this slot opens its own connection instead.
     pooled?.destroy();
     this.#send(undefined);
     const replay = this.#replay;
-    this.#replay = [];
+    this.#replay = none;
     let ok = true;
     for (const piece of replay) ok = this.#writeUpstream(piece) && ok;
     // A client paused for the failed socket's sake would wait for a drain the new one never sends.
     if (ok && this.#phase === Phase.Body) this.#socket.resume();
-  };
+  }
 
   /**
    * The exchange goes to `target`: counted in flight there
@@ -280,25 +300,27 @@ export class FastConnection implements UpstreamOwner {
       upstream = connectUpstream(this.#dest!, this.#front.pool, this, version === undefined ? undefined : buildProxyHeader(version, connectionEnds(this.#socket)));
       this.#reused = false;
       this.#connected = false;
-      this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'));
+      this.#connectTimer = setTimeout(FastConnection.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'), this);
     }
     this.#upstream = upstream;
     if (this.#ctx.accessLog !== undefined) noteUpstream(this.#socket, this.#target!.key);
-    upstream.setTimeout(routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
+    armResponseTimeout(upstream, routeTimeout(this.#ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#upstreamHead, 'latin1');
   }
 
-  readonly #connectTimedOut = (): void => {
-    this.#connectTimer = undefined;
-    const upstream = this.#upstream;
-    if (upstream === undefined) return;
-    this.#dropUpstream();
-    this.#failover('connect-timeout', 'upstream connect timed out');
-  };
+  static #connectTimedOut(connection: FastConnection): void {
+    connection.#connectTimer = undefined;
+    if (connection.#upstream === undefined) return;
+    connection.#dropUpstream();
+    connection.#failover('connect-timeout', 'upstream connect timed out');
+  }
 
   /** Body bytes go upstream; until the connection is up they are kept too, so a failover can replay them. */
   #writeUpstream(piece: Buffer): boolean {
-    if (!this.#connected) this.#unsent.push(piece);
+    if (!this.#connected) {
+      if (this.#unsent === none) this.#unsent = [];
+      this.#unsent.push(piece);
+    }
     return this.#upstream!.write(piece);
   }
 
@@ -312,14 +334,14 @@ export class FastConnection implements UpstreamOwner {
     const balancer = route.state.balancer!;
     const target = this.#target!;
     balancer.reportFailure(target, this.#ctx.logger, route.name);
-    this.#tried.push(target);
+    this.#tried = [...this.#tried, target];
     const next = balancer.select(this.#facts!.clientIp, this.#tried);
     if (next === undefined) return this.#fail(exhaustedFailure(failure, balancer.targets.length), message);
     this.#ctx.logger.warn({ route: route.name, target: target.key, next: next.key, err: message }, 'upstream connection failed; trying the next target');
     this.#replay = this.#unsent;
-    this.#unsent = [];
+    this.#unsent = none;
     this.#setTarget(next);
-    this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#retryGranted);
+    this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
   }
 
   /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
@@ -333,8 +355,8 @@ export class FastConnection implements UpstreamOwner {
       const piece = end === -1 || end === chunk.length ? chunk : chunk.subarray(0, end);
       if (this.#upstream !== undefined && !this.#writeUpstream(piece)) this.#socket.pause();
     } else {
-      const out = this.#pieces;
-      end = this.#reqChunks.scan(chunk, 0, chunk.length, out);
+      const out = pieces;
+      end = this.#reqChunks!.scan(chunk, 0, chunk.length, out);
       if (end === chunkedError) {
         out.length = 0;
         return this.#badRequestBody();
@@ -371,7 +393,7 @@ export class FastConnection implements UpstreamOwner {
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#connected = true;
-    this.#unsent.length = 0;
+    this.#unsent = none;
     if (this.#target !== undefined) this.#route?.state.balancer!.reportSuccess(this.#target);
   }
 
@@ -406,15 +428,25 @@ export class FastConnection implements UpstreamOwner {
     else if (!head.transferEncoded && head.contentLength >= 0) this.#resBody = ResBody.Length;
     else this.#resBody = ResBody.UntilClose;
     this.#resLeft = head.contentLength;
-    this.#resChunks.reset();
+    if (this.#resBody === ResBody.Chunked) (this.#resChunks ??= new ChunkedScanner()).reset();
     // Chunked or until-close bodies both reach the client chunked, behind the upstream's other codings.
     const chunked = this.#resBody === ResBody.Chunked || this.#resBody === ResBody.UntilClose;
     const framing = !chunked ? undefined : head.codings.length === 0 ? 'chunked' : `${head.codings.join(', ')}, chunked`;
     const text = clientResponseHead(head, framing, this.#closeAfter, this.#facts);
     const socket = this.#socket;
+    this.#resStarted = true;
+    const bodyEnd = head.size + head.contentLength;
+    if (this.#resBody === ResBody.Length && head.contentLength <= smallBody && bodyEnd <= buf.length) {
+      // A small body that came whole with its head leaves in one write with it (a corked pair would cost a writev).
+      const out = Buffer.allocUnsafe(text.length + head.contentLength);
+      out.write(text, 0, 'latin1');
+      buf.copy(out, text.length, head.size, bodyEnd);
+      this.#resLeft = 0;
+      if (!socket.write(out)) this.#upstream?.pause();
+      return this.#responseEnded(bodyEnd === buf.length);
+    }
     socket.cork();
     socket.write(text, 'latin1');
-    this.#resStarted = true;
     if (this.#resBody === ResBody.None || (this.#resBody === ResBody.Length && head.contentLength === 0)) {
       // Bytes after a bodiless response mean the upstream is out of step: it is not reused.
       this.#responseEnded(buf.length === head.size);
@@ -434,8 +466,8 @@ export class FastConnection implements UpstreamOwner {
         if (this.#resLeft > 0) end = -1;
         break;
       case ResBody.Chunked: {
-        const out = this.#pieces;
-        end = this.#resChunks.scan(chunk, start, chunk.length, out);
+        const out = pieces;
+        end = this.#resChunks!.scan(chunk, start, chunk.length, out);
         if (end === chunkedError) {
           // A torn response: the client sees it cut short, as on the Node path.
           out.length = 0;
@@ -480,19 +512,19 @@ export class FastConnection implements UpstreamOwner {
     if (this.#mayRetry && this.#reused && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
       this.#mayRetry = false;
-      this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#retryGranted);
+      this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
       return;
     }
     // A fresh connection that reset before any response byte: an idempotent request goes to another target, once.
     if (this.#mayRetry && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       const balancer = route.state.balancer!;
       balancer.reportFailure(this.#target!, this.#ctx.logger, route.name);
-      this.#tried.push(this.#target!);
+      this.#tried = [...this.#tried, this.#target!];
       const next = balancer.select(this.#facts!.clientIp, this.#tried);
       if (next !== undefined) {
         this.#mayRetry = false;
         this.#setTarget(next);
-        this.#withdraw = this.#front.pool.acquire(this.#dest!.key, this.#retryGranted);
+        this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
         return;
       }
     }
@@ -550,6 +582,10 @@ export class FastConnection implements UpstreamOwner {
       release(upstream, this.#dest!.key, clean);
     }
     this.#finish();
+    // Nothing of the exchange is kept while the connection idles: its heads were most of an idle connection's memory.
+    this.#head = undefined;
+    this.#resHead = undefined;
+    this.#upstreamHead = '';
     if (this.#phase === Phase.Gone) return;
     if (this.#closeAfter || !this.#reqDone) {
       this.#gone();
@@ -593,10 +629,11 @@ export class FastConnection implements UpstreamOwner {
     const socket = this.#socket;
     this.#gone();
     socket.pause();
-    socket.off('data', this.#onData);
-    socket.off('end', this.#onEnd);
-    socket.off('close', this.#onClose);
-    socket.off('drain', this.#onDrain);
+    socket.off('data', FastConnection.#onData);
+    socket.off('end', FastConnection.#onEnd);
+    socket.off('close', FastConnection.#onClose);
+    socket.off('drain', FastConnection.#onDrain);
+    (socket as ClientSocket)[kConnection] = undefined;
     const buf = this.#buf;
     this.#buf = undefined;
     if (buf !== undefined && buf.length > 0) {

@@ -84,7 +84,7 @@ export function parseRequestHead(buf: Buffer, start: number, max: number): HeadR
         if (name.toLowerCase() === 'connection') {
           const v = value.toLowerCase();
           if (v.includes('upgrade')) return 'handover';
-          if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) close = true;
+          if (listsToken(v, 'close')) close = true;
         }
         break;
       case 14:
@@ -131,8 +131,8 @@ export function parseResponseHead(buf: Buffer, start: number, max: number): Head
     const value = fields[i + 1]!;
     if (name.length === 10 && name.toLowerCase() === 'connection') {
       const v = value.toLowerCase();
-      if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) close = true;
-      else if (line[1] === '0' && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) close = false;
+      if (listsToken(v, 'close')) close = true;
+      else if (line[1] === '0' && listsToken(v, 'keep-alive')) close = false;
     } else if (name.length === 14 && name.toLowerCase() === 'content-length') {
       if (lengths !== undefined) return 'invalid';
       lengths = value;
@@ -196,7 +196,7 @@ function readFields(lines: string[]): string[] | undefined {
     if (colon <= 0) return undefined;
     const name = text.slice(0, colon);
     if (!token.test(name)) return undefined;
-    const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const value = trimOws(text, colon + 1);
     if (!fieldValue.test(value)) return undefined;
     fields.push(name, value);
   }
@@ -206,4 +206,29 @@ function readFields(lines: string[]): string[] | undefined {
 /** Whether the response to `method` with `status` has no body whatever its headers say (RFC 9112 §6.3). */
 export function responseHasNoBody(method: string, status: number): boolean {
   return method === 'HEAD' || status < 200 || status === 204 || status === 304;
+}
+
+/** text[from…] without the optional whitespace (SP, HTAB) around a field value. */
+export function trimOws(text: string, from: number): string {
+  let start = from;
+  let end = text.length;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+/** Whether a lower-cased comma-separated list (a Connection value) holds `token`, with optional whitespace around it. */
+export function listsToken(list: string, token: string): boolean {
+  for (let at = list.indexOf(token); at !== -1; at = list.indexOf(token, at + 1)) {
+    let before = at - 1;
+    while (before >= 0 && isOws(list.charCodeAt(before))) before--;
+    let after = at + token.length;
+    while (after < list.length && isOws(list.charCodeAt(after))) after++;
+    if ((before < 0 || list.charCodeAt(before) === 44) && (after === list.length || list.charCodeAt(after) === 44)) return true;
+  }
+  return false;
+}
+
+function isOws(code: number): boolean {
+  return code === 32 || code === 9;
 }

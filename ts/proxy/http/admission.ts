@@ -12,12 +12,17 @@ import type { Meter } from '../../metrics/metrics.js';
 import type { Route } from '../../routing/route.js';
 import type { ProxyContext } from '../context.js';
 
-/** Meters of the requests in flight on each connection (several on an HTTP/2 session). */
-const inFlight = new WeakMap<Socket, Meter[]>();
-/** Bytes each connection had moved when its last request finished: the next request's bytes start there. */
-const counted = new WeakMap<Socket, { read: number; written: number }>();
-/** Where each request's meter started, for the bytes its access log record states. */
-const starts = new WeakMap<Meter, { read: number; written: number }>();
+/** What a connection's HTTP requests share: the meters of those in flight (several on an HTTP/2 session), and where the next one's bytes start. */
+interface ConnectionRequests {
+  readonly meters: Meter[];
+  /** Bytes the connection had moved when its last request finished. */
+  read: number;
+  written: number;
+}
+
+// Kept on the socket itself: a WeakMap entry per request cost more than the request's own routing.
+const kRequests = Symbol('httpRequests');
+type RequestSocket = Socket & { [kRequests]?: ConnectionRequests };
 
 /** Takes one of the route's slots for a request on `socket`; false (and a counted limit hit) when the route is full. */
 export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): boolean {
@@ -28,13 +33,12 @@ export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): b
   }
   state.connections++;
   ctx.tracker.requestStarted(socket);
-  const meters = inFlight.get(socket);
+  const s = socket as RequestSocket;
+  const requests = (s[kRequests] ??= { meters: [], read: 0, written: 0 });
   // The bytes of a connection go to one route at a time: a second request in flight on it (HTTP/2) is counted, its bytes are not split.
-  const from = meters === undefined ? counted.get(socket) : undefined;
-  const meter = meters === undefined ? ctx.metrics.routeConnectionOpened(route.name, socket, from?.read ?? 0, from?.written ?? 0) : ctx.metrics.routeConnectionOpened(route.name, socket);
-  starts.set(meter, { read: meter.read, written: meter.written });
-  if (meters === undefined) inFlight.set(socket, [meter]);
-  else meters.push(meter);
+  const meter =
+    requests.meters.length === 0 ? ctx.metrics.routeConnectionOpened(route.name, socket, requests.read, requests.written) : ctx.metrics.routeConnectionOpened(route.name, socket);
+  requests.meters.push(meter);
   return true;
 }
 
@@ -58,18 +62,23 @@ export function releaseRequest(ctx: ProxyContext, route: Route, socket: Socket):
   ctx.tracker.requestFinished(socket);
   moved.bytesIn = 0;
   moved.bytesOut = 0;
-  const meters = inFlight.get(socket);
-  if (meters === undefined) return;
-  const routeCounters = ctx.metrics.route(route.name);
-  const at = meters.findIndex((meter) => meter.counters[0] === routeCounters);
-  const [meter] = meters.splice(at === -1 ? 0 : at, 1);
-  if (meters.length === 0) inFlight.delete(socket);
-  if (meter === undefined) return;
+  const requests = (socket as RequestSocket)[kRequests];
+  if (requests === undefined || requests.meters.length === 0) return;
+  const meters = requests.meters;
+  let at = 0;
+  if (meters.length > 1) {
+    const routeCounters = ctx.metrics.route(route.name);
+    at = Math.max(0, meters.findIndex((meter) => meter.counters[0] === routeCounters));
+  }
+  const meter = meters[at]!;
+  meters.splice(at, 1);
   ctx.metrics.routeConnectionClosed(meter);
-  const start = starts.get(meter);
-  moved.bytesIn = meter.read - (start?.read ?? 0);
-  moved.bytesOut = meter.written - (start?.written ?? 0);
-  if (meters.length === 0) counted.set(socket, { read: meter.read, written: meter.written });
+  moved.bytesIn = meter.read - meter.startRead;
+  moved.bytesOut = meter.written - meter.startWritten;
+  if (meters.length === 0) {
+    requests.read = meter.read;
+    requests.written = meter.written;
+  }
 }
 
 /** A route removed by updateRoutes() serves its last response and closes the connection, so the next request meets the new table fresh. */

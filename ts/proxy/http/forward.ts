@@ -20,7 +20,7 @@ import type { ResponseHead } from '../fast/head-parser.js';
 import { connectionEnds } from '../proxy-protocol/client-address.js';
 import { buildProxyHeader } from '../proxy-protocol/header.js';
 import { exchangeDest } from '../upstream/dest.js';
-import { connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
+import { armResponseTimeout, connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { closesAfterResponse } from './admission.js';
 import { clientResponseHeaders, upstreamRequestText, type BodyFraming } from './message-rules.js';
 import { RequestBodySender, type BodyListener } from './request-body.js';
@@ -195,7 +195,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     this.#upstream = upstream;
     this.#reader = new ResponseReader(this.#request.method, this);
     if (ctx.accessLog !== undefined) noteUpstream(this.#request.client, target.key);
-    upstream.setTimeout(routeTimeout(ctx, route, 'upstreamResponseMs'));
+    armResponseTimeout(upstream, routeTimeout(ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#head, 'latin1');
     if (this.#connected) this.#sendBody(upstream);
   }

@@ -13,7 +13,8 @@ export interface UpstreamPoolLimits {
 export const defaultUpstreamPoolLimits: Readonly<UpstreamPoolLimits> = Object.freeze({ maxIdlePerTarget: 256, idleMs: 4000, maxSocketsPerTarget: Infinity });
 
 const kKey = Symbol('poolKey');
-type Pooled = Socket & { [kKey]?: string };
+const kIdleSince = Symbol('idleSince');
+type Pooled = Socket & { [kKey]?: string; [kIdleSince]?: number };
 
 /** Called when a socket can be had: a pooled one, or undefined for "open a new one". */
 export type Grant = (socket: Socket | undefined) => void;
@@ -32,6 +33,12 @@ export class UpstreamPool {
   readonly #busy = new Map<string, number>();
   readonly #waiting = new Map<string, Grant[]>();
   #limits: Readonly<UpstreamPoolLimits>;
+  /**
+   * Closes sockets idle longer than idleMs. One interval for the pool, not a
+   * socket timeout re-armed on every return and cleared on every reuse (a
+   * timer insert per request); runs only while a socket is idle.
+   */
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(limits: Readonly<UpstreamPoolLimits> = defaultUpstreamPoolLimits) {
     this.#limits = limits;
@@ -101,6 +108,7 @@ export class UpstreamPool {
   destroy(): void {
     for (const list of this.#idle.values()) for (const socket of list) socket.destroy();
     this.#idle.clear();
+    this.#stopSweeping();
     for (const queue of this.#waiting.values()) for (const grant of queue.splice(0)) grant(undefined);
     this.#busy.clear();
   }
@@ -108,14 +116,14 @@ export class UpstreamPool {
   #takeIdle(key: string): Socket | undefined {
     const list = this.#idle.get(key);
     if (list === undefined) return undefined;
+    const oldest = Date.now() - this.#limits.idleMs;
     for (;;) {
       const socket = list.pop();
       if (socket === undefined) return undefined;
       socket[kKey] = undefined;
-      if (usable(socket)) {
-        socket.setTimeout(0);
-        return socket;
-      }
+      // Past its idle time (the sweep had not come round yet): the upstream may be closing it right now.
+      if (socket[kIdleSince]! < oldest) socket.destroy();
+      else if (usable(socket)) return socket;
     }
   }
 
@@ -124,8 +132,29 @@ export class UpstreamPool {
     if (list === undefined) this.#idle.set(key, (list = []));
     if (list.length >= this.#limits.maxIdlePerTarget || !usable(socket)) return void socket.destroy();
     (socket as Pooled)[kKey] = key;
-    socket.setTimeout(this.#limits.idleMs);
+    (socket as Pooled)[kIdleSince] = Date.now();
     list.push(socket);
+    this.#sweeper ??= setInterval(this.#sweep, Math.max(50, Math.min(1000, this.#limits.idleMs / 4))).unref();
+  }
+
+  /** Closes the sockets idle past idleMs: the oldest are at the front of each list (returns push, takes pop). */
+  readonly #sweep = (): void => {
+    const oldest = Date.now() - this.#limits.idleMs;
+    for (const [key, list] of this.#idle) {
+      let stale = 0;
+      while (stale < list.length && (list[stale] as Pooled)[kIdleSince]! < oldest) stale++;
+      for (const socket of list.splice(0, stale)) {
+        (socket as Pooled)[kKey] = undefined;
+        socket.destroy();
+      }
+      if (list.length === 0) this.#idle.delete(key);
+    }
+    if (this.#idle.size === 0) this.#stopSweeping();
+  };
+
+  #stopSweeping(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 }
 

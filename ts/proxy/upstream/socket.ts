@@ -90,6 +90,15 @@ export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owne
   return socket;
 }
 
+/**
+ * Gives an exchange's socket its response timeout. Set only when it differs
+ * from the socket's current one: re-arming per request costs a timer insert,
+ * and every read and write refreshes the timer anyway.
+ */
+export function armResponseTimeout(socket: Socket, ms: number): void {
+  if (socket.timeout !== ms) socket.setTimeout(ms);
+}
+
 /** Hands a socket taken from the pool to a new owner. */
 export function lease(socket: Socket, owner: UpstreamOwner): UpstreamSocket {
   const s = socket as UpstreamSocket;
