@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 /**
  * One HTTP/2 stream through the one HTTP pipeline: its header list becomes
  * a routable request (matchRequest: routes, Host rules, 421 for a name
@@ -16,7 +15,7 @@ import { sendBlocked, sendMetrics, sendRedirect, sendStatic } from '../http-acti
 import { matchRequest, type RoutableRequest } from '../http-handler.js';
 import { sendStatus } from '../http-responses.js';
 import { admitRequest, finishRequest } from '../http/admission.js';
-import { forwardRequest } from '../http/forward.js';
+import { forwardRequest, type ForwardRequest } from '../http/forward.js';
 import type { BodyFraming } from '../http/message-rules.js';
 import { requestHead, type H2RequestHead } from './h2-headers.js';
 import { StreamSink, streamActionResponse } from './h2-response.js';
@@ -118,7 +117,9 @@ class ForwardedStream implements ServedStream {
     // Without a Content-Length, HTTP/2 frames the body by END_STREAM; an HTTP/1.1 hop needs chunked for that.
     const framing: BodyFraming = head.contentLength ?? (hasBody ? 'chunked' : undefined);
     host.upstreamStarted();
-    const request = { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: host.socket as Socket };
+    // The client is the session's TLS socket itself: `stream.session.socket` is Node's Proxy of it, which no
+    // WeakMap keyed by the socket (PROXY addresses, the access log) would find.
+    const request: ForwardRequest = { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: host.socket };
     this.#abort = forwardRequest(ctx, route, facts, request, new StreamSink(stream, head.method, head.acceptsTrailers));
   }
 
