@@ -244,9 +244,9 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     this.#body?.resume();
   }
 
-  upstreamData(chunk: Buffer): boolean {
-    // Sinks (Node's response, an HTTP/2 stream) queue what they are given: they get a copy, and the socket keeps its read buffer.
-    this.#reader!.push(Buffer.from(chunk));
+  upstreamData(chunk: Buffer, owned: boolean): boolean {
+    // Sinks (Node's response, an HTTP/2 stream) queue what they are given: a view of the socket's read buffer is copied first.
+    this.#reader!.push(owned ? chunk : Buffer.from(chunk));
     return false;
   }
 

@@ -30,10 +30,11 @@ const landing = Buffer.allocUnsafeSlow(readBufferSize);
  * other socket queued, a kept partial head), and the socket then moves to
  * another buffer. A socket whose last read was small (a small response, an
  * idle keep-alive or tunnel) gives its buffer back and reads into the
- * shared landing buffer, delivered as a copy: no socket holds 64 KiB while
+ * shared landing buffer, delivered as a copy (`copied`: the receiver may keep
+ * it as it is): no socket holds 64 KiB while
  * it is quiet, and a busy one allocates nothing per read.
  */
-export function ownReadBuffer(deliver: (view: Buffer) => boolean): OnReadOpts {
+export function ownReadBuffer(deliver: (view: Buffer, copied: boolean) => boolean): OnReadOpts {
   let current = landing;
   let kept = false;
   let last = 0;
@@ -51,8 +52,8 @@ export function ownReadBuffer(deliver: (view: Buffer) => boolean): OnReadOpts {
     },
     callback: (bytes, read) => {
       last = bytes;
-      if (read === landing) deliver(Buffer.from(landing.subarray(0, bytes)));
-      else kept = deliver((read as Buffer).subarray(0, bytes));
+      if (read === landing) deliver(Buffer.from(landing.subarray(0, bytes)), true);
+      else kept = deliver((read as Buffer).subarray(0, bytes), false);
       // Reading goes on; backpressure pauses the socket itself.
       return true;
     },

@@ -37,9 +37,10 @@ export interface UpstreamOwner {
    * Response bytes. On a plain upstream `chunk` is a view into the socket's
    * reusable read buffer, valid until this returns: return true when it is
    * still referenced after (a queued write, a kept partial head), and the
-   * socket reads into a fresh buffer from then on.
+   * socket reads into a fresh buffer from then on. `owned`: the chunk is the
+   * owner's to keep (a copy, or a TLS socket's own buffer).
    */
-  upstreamData(chunk: Buffer): boolean;
+  upstreamData(chunk: Buffer, owned: boolean): boolean;
   /** The upstream sent its FIN. */
   upstreamEnd(): void;
   /** The socket failed, closed or (with `timeout`) went quiet for upstreamResponseMs. */
@@ -64,7 +65,7 @@ export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owne
   let opened: Socket;
   if (tls === undefined) {
     // A plain socket reads into one buffer of its own (node:tls has no such option, so a TLS one gets 'data' events).
-    opened = connect({ host, port, noDelay: true, onread: ownReadBuffer((view) => deliver(socket, view)) });
+    opened = connect({ host, port, noDelay: true, onread: ownReadBuffer((view, copied) => deliver(socket, view, copied)) });
     if (preface !== undefined) opened.write(preface);
   } else if (preface === undefined) {
     opened = connectTls({ host, port, ...tls });
@@ -114,13 +115,13 @@ export function release(socket: UpstreamSocket, key: string, reusable: boolean):
 }
 
 function onData(this: UpstreamSocket, chunk: Buffer): void {
-  deliver(this, chunk);
+  deliver(this, chunk, true);
 }
 
 /** Bytes from the upstream to its owner; true when the owner still holds them. */
-function deliver(socket: UpstreamSocket, chunk: Buffer): boolean {
+function deliver(socket: UpstreamSocket, chunk: Buffer, owned: boolean): boolean {
   const owner = socket[kOwner];
-  if (owner !== undefined) return owner.upstreamData(chunk);
+  if (owner !== undefined) return owner.upstreamData(chunk, owned);
   // An idle upstream that speaks unasked is out of step: it must never answer a later request.
   socket[kPool].drop(socket);
   return false;
