@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startHttpBackend, startEchoBackend } from './helpers/backends.js';
-import { captureClientHello, eventually, startProxy } from './helpers/data-path.js';
+import { captureClientHello, eventually, startHttpServer, startProxy } from './helpers/data-path.js';
 import { fronts, startEdgeFronts } from './helpers/edge-fronts.js';
 import { getFreePort } from './helpers/free-port.js';
 import { h2Request, h2Session } from './helpers/h2-client.js';
@@ -80,8 +80,26 @@ t.test('an HTTP/2 request is logged with its upstream target and time, like the 
   const res = await h2Request(session, { ':path': '/h2', ':authority': 'h.test' });
   t.equal(res.status, 200);
   t.ok(await eventually(() => log.records.some((r) => r.route === 'h2'), 3000));
-  t.match(log.records.find((r) => r.route === 'h2'), { type: 'http', method: 'GET', path: '/h2', status: 200, protocol: 'https', upstream: `127.0.0.1:${backend.port}`, upstreamMs: Number });
+  t.match(log.records.find((r) => r.route === 'h2'), { type: 'http', method: 'GET', path: '/h2', status: 200, protocol: 'h2', upstream: `127.0.0.1:${backend.port}`, upstreamMs: Number });
   t.notOk(log.records.some((r) => r.type === 'tcp'), 'no stray connection record for the session');
+});
+
+t.test('concurrent HTTP/2 streams on one session each get their own record', async (t) => {
+  // Requests on one session share its socket: a record kept per socket was overwritten by the next stream.
+  const slow = await startHttpServer(t, (_req, res) => void setTimeout(() => res.end('slow'), 300));
+  const fast = await startHttpServer(t, (_req, res) => res.end('fast'));
+  const log = capture();
+  const port = await getFreePort();
+  const certificate = createSelfSignedCertificate({ domains: ['a.test', 'b.test'] });
+  const route = (name: string, domain: string, target: number) => ({ name, match: { ports: port, domains: domain }, action: { type: 'forward' as const, target: { host: '127.0.0.1', port: target }, tls: { mode: 'terminate' as const, certificate } } });
+  await startProxy(t, [route('slow', 'a.test', slow.port), route('fast', 'b.test', fast.port)], { accessLog: { logger: log.logger } });
+  const session = await h2Session(t, port, 'a.test');
+  const [a, b] = await Promise.all([h2Request(session, { ':path': '/first', ':authority': 'a.test' }), h2Request(session, { ':path': '/second', ':authority': 'b.test' })]);
+  t.equal(a.status, 200);
+  t.equal(b.status, 200);
+  t.ok(await eventually(() => log.records.filter((r) => r.type === 'http').length === 2, 3000));
+  t.match(log.records.find((r) => r.route === 'slow'), { host: 'a.test', path: '/first', protocol: 'h2', upstream: `127.0.0.1:${slow.port}`, upstreamMs: Number });
+  t.match(log.records.find((r) => r.route === 'fast'), { host: 'b.test', path: '/second', protocol: 'h2', upstream: `127.0.0.1:${fast.port}`, upstreamMs: Number });
 });
 
 t.test('one record per TCP and passthrough connection: route, SNI, bytes, duration', async (t) => {

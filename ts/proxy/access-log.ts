@@ -1,8 +1,9 @@
 /**
  * The access log: one record per HTTP request that reached a route, and one
  * per TCP or passthrough connection, written through pino. Per connection
- * one small record is kept (in a WeakMap) and refilled by each request, so
- * a request allocates nothing beyond the log line; with the log off the
+ * (per stream on HTTP/2, where requests share a connection) one small record
+ * is kept (in a WeakMap) and refilled by each request, so an HTTP/1.1 request
+ * allocates nothing beyond the log line; with the log off the
  * engines skip every call behind one `ctx.accessLog !== undefined` test.
  */
 import type { Socket } from 'node:net';
@@ -21,14 +22,15 @@ interface Pending {
   upstreamMs: number;
 }
 
-const pending = new WeakMap<Socket, Pending>();
+/** Keyed by what carries one request at a time: the connection for HTTP/1.1 and TCP, the stream for HTTP/2. */
+const pending = new WeakMap<object, Pending>();
 
-/** Marks the start of a request on `socket` (routed, not yet answered). */
-export function beginRequest(socket: Socket, method: string, host: string, path: string, protocol: string): void {
-  let p = pending.get(socket);
+/** Marks the start of a request on `key` (its connection or stream; routed, not yet answered). */
+export function beginRequest(key: object, method: string, host: string, path: string, protocol: string): void {
+  let p = pending.get(key);
   if (p === undefined) {
     p = { start: 0, method: '', host: '', path: '', protocol: '', upstream: undefined, upstreamStart: 0, upstreamMs: -1 };
-    pending.set(socket, p);
+    pending.set(key, p);
   }
   p.start = performance.now();
   p.method = method;
@@ -40,19 +42,19 @@ export function beginRequest(socket: Socket, method: string, host: string, path:
 }
 
 /** The upstream target the request (or TCP connection) went to; its time starts now. */
-export function noteUpstream(socket: Socket, target: string): void {
-  let p = pending.get(socket);
+export function noteUpstream(key: object, target: string): void {
+  let p = pending.get(key);
   if (p === undefined) {
-    beginRequest(socket, '', '', '', 'tcp');
-    p = pending.get(socket)!;
+    beginRequest(key, '', '', '', 'tcp');
+    p = pending.get(key)!;
   }
   p.upstream = target;
   p.upstreamStart = performance.now();
 }
 
 /** The upstream's response head arrived: the upstream time is the time to it. */
-export function noteUpstreamResponse(socket: Socket): void {
-  const p = pending.get(socket);
+export function noteUpstreamResponse(key: object): void {
+  const p = pending.get(key);
   if (p !== undefined && p.upstream !== undefined) p.upstreamMs = Math.round((performance.now() - p.upstreamStart) * 100) / 100;
 }
 
@@ -74,9 +76,9 @@ export class AccessLog {
     }
   }
 
-  /** One record for a finished request on `socket`. */
-  request(socket: Socket, route: string, port: number, status: number, bytesIn: number, bytesOut: number): void {
-    const p = pending.get(socket);
+  /** One record for a finished request (`key`: its connection or stream) from the client on `socket`. */
+  request(key: object, socket: Socket, route: string, port: number, status: number, bytesIn: number, bytesOut: number): void {
+    const p = pending.get(key);
     if (p === undefined) return;
     this.#logger.info(
       {

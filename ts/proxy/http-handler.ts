@@ -35,6 +35,8 @@ export interface RoutableRequest {
   readonly headers: { readonly host?: string | undefined };
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
+  /** What the access log keys this request's record by: an HTTP/2 stream (its requests share the socket); the socket otherwise. */
+  readonly logKey?: object;
 }
 
 /**
@@ -91,7 +93,7 @@ function routeRequest(ctx: ProxyContext, port: number, req: RoutableRequest): Ma
   if (!isClientAllowed(route, clientIp)) return { status: 403, detail: 'your address is not allowed' };
   const proto = secure ? 'https' : 'http';
   const facts = { clientIp, proto, host: rawHost, port, route: route.name, domain, path: target.path, headerRules: headerRulesOf(route.config) };
-  if (ctx.accessLog !== undefined) beginRequest(socket, req.method ?? '', rawHost, target.path, proto);
+  if (ctx.accessLog !== undefined) beginRequest(req.logKey ?? socket, req.method ?? '', rawHost, target.path, req.httpVersion === '2.0' ? 'h2' : proto);
   return { route, facts, domain: domain ?? '' };
 }
 

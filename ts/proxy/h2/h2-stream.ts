@@ -46,7 +46,7 @@ export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerH
     if (head.status === 431) ctx.limitReporter.hit('http2.maxHeaderListBytes', { port: host.port, max: ctx.http2.maxHeaderListBytes });
     return void sendStatus(streamActionResponse(stream, undefined), head.status, head.detail);
   }
-  const request: RoutableRequest = { url: head.path, method: head.method, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket };
+  const request: RoutableRequest = { url: head.path, method: head.method, httpVersion: '2.0', headers: { host: head.authority }, rawHeaders: head.rawHeaders, socket: host.socket, logKey: stream };
   const matched = matchRequest(ctx, host.port, request);
   if ('status' in matched) return void sendStatus(streamActionResponse(stream, head.method), matched.status, matched.detail);
   const { route, facts, domain } = matched;
@@ -91,7 +91,7 @@ class AnsweredStream implements ServedStream {
   }
 
   closed(): void {
-    finishRequest(this.#ctx, this.#route, this.#port, this.#socket, answeredStatus(this.#ctx, this.#stream));
+    finishRequest(this.#ctx, this.#route, this.#port, this.#socket, answeredStatus(this.#ctx, this.#stream), this.#stream);
   }
 }
 
@@ -119,13 +119,13 @@ class ForwardedStream implements ServedStream {
     host.upstreamStarted();
     // The client is the session's TLS socket itself: `stream.session.socket` is Node's Proxy of it, which no
     // WeakMap keyed by the socket (PROXY addresses, the access log) would find.
-    const request: ForwardRequest = { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: host.socket };
+    const request: ForwardRequest = { method: head.method, path: head.path, rawHeaders: head.rawHeaders, framing, body: hasBody ? stream : undefined, client: host.socket, logKey: stream };
     this.#abort = forwardRequest(ctx, route, facts, request, new StreamSink(stream, head.method, head.acceptsTrailers));
   }
 
   closed(): void {
     const stream = this.#stream;
-    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket, answeredStatus(this.#ctx, stream));
+    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket, answeredStatus(this.#ctx, stream), stream);
     // Node ends the writable side of a reset stream itself, so writableFinished cannot tell a reset from a finished response.
     if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#abort();
     this.#host.upstreamFinished();

@@ -47,10 +47,10 @@ export function admitRequest(ctx: ProxyContext, route: Route, socket: Socket): b
  * writes its access log record (`status`: what the client was answered, 0
  * when it went away first).
  */
-export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket, status = 0): void {
+export function finishRequest(ctx: ProxyContext, route: Route, port: number, socket: Socket, status = 0, logKey: object = socket): void {
   releaseRequest(ctx, route, socket);
   ctx.metrics.request(route.name, port);
-  if (ctx.accessLog !== undefined) ctx.accessLog.request(socket, route.name, port, status, moved.bytesIn, moved.bytesOut);
+  if (ctx.accessLog !== undefined) ctx.accessLog.request(logKey, socket, route.name, port, status, moved.bytesIn, moved.bytesOut);
 }
 
 /** The bytes the request just released moved, read by the access log (a module slot, so counting allocates nothing). */

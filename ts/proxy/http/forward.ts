@@ -40,6 +40,8 @@ export interface ForwardRequest {
   readonly body: Readable | undefined;
   /** The client's connection (an HTTP/2 session's socket): a PROXY header and the access log name it. */
   readonly client: Socket;
+  /** The access-log record's key when it is not `client` (an HTTP/2 stream). */
+  readonly logKey?: object;
 }
 
 /** The engine's side of the exchange: where the answer goes. */
@@ -194,7 +196,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     }
     this.#upstream = upstream;
     this.#reader = new ResponseReader(this.#request.method, this);
-    if (ctx.accessLog !== undefined) noteUpstream(this.#request.client, target.key);
+    if (ctx.accessLog !== undefined) noteUpstream(this.#request.logKey ?? this.#request.client, target.key);
     armResponseTimeout(upstream, routeTimeout(ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#head, 'latin1');
     if (this.#connected) this.#sendBody(upstream);
@@ -289,7 +291,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
   // ---- the response (ResponseListener) ----
 
   responseHead(head: ResponseHead): boolean {
-    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#request.client);
+    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#request.logKey ?? this.#request.client);
     this.#route.state.balancer!.reportSuccess(this.#target!);
     try {
       this.#sink.head(head.status, head.reason, clientResponseHeaders(head.rawHeaders, this.#facts), closesAfterResponse(this.#route), this.#reader!.empty);
