@@ -8,9 +8,8 @@ import { PortInUseError, type IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { getFreePort } from './helpers/free-port.js';
 import { eventually } from './helpers/data-path.js';
-import { isAlive, servedBetween, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
+import { isAlive, reusePortSupported, servedBetween, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
 import { SmartProxy } from '../ts/index.js';
-import { reusePortSupported } from '../ts/workers/worker-group.js';
 import { silentLogger } from './helpers/backends.js';
 
 function forward(name: string, port: number, target: number, extra: Partial<IRouteConfig['match']> = {}): IRouteConfig {
