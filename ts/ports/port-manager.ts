@@ -37,8 +37,8 @@ export type PortManagerOptions = CommonOptions &
 type Listener = { server: Server; handle?: undefined } | { handle: ListenHandle; server?: undefined };
 
 /**
- * The ref-counted listener pool: one net.Server per port for as long as any
- * route needs it. Counting means a port shared by several routes (or by a
+ * The ref-counted listener pool: one net.Server per port (or, for workers,
+ * one bound socket they accept from) for as long as any route needs it. Counting means a port shared by several routes (or by a
  * route and the ACME challenge) is bound once and closed only when the last
  * user lets go, so route changes never re-bind a port that stays in use.
  */

@@ -1,5 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import type { SendHandle } from 'node:child_process';
+import { fork, type ChildProcess, type SendHandle } from 'node:child_process';
 import type { ListenHandle } from '../ports/listen-handle.js';
 import { fileURLToPath } from 'node:url';
 import type { FromWorker, ToWorker, WorkerCounters, WorkerFailure } from './protocol.js';
@@ -92,11 +91,6 @@ export class WorkerHandle {
 
   get alive(): boolean {
     return !this.#gone;
-  }
-
-  /** Whether its IPC channel is open (false as soon as it dies, before 'exit'). */
-  get connected(): boolean {
-    return !this.#gone && this.child.connected;
   }
 
   /**

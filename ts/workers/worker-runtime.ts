@@ -87,7 +87,9 @@ export class WorkerRuntime {
 
   /** Builds a generation; the old table keeps serving until commit. */
   async stage(generation: number, routes: IRouteConfig[], internal: InternalRouteData[]): Promise<void> {
-    if (this.#staged !== undefined) await this.abort(this.#staged.generation);
+    // A generation staged and never decided is replaced, not aborted: aborting would stop listening on the
+    // ports just sent for this one. Whichever is committed then keeps the ports it routes and drops the rest.
+    this.#staged = undefined;
     const internalRoutes: InternalRoute[] = internal.map((route) => ({ config: route.config, requestHandler: this.#responder }));
     const prepared = this.#routes.prepare(this.#routes.capture(routes), internalRoutes);
     this.#staged = { generation, prepared };
