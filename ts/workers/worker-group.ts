@@ -322,9 +322,10 @@ export class WorkerGroup {
     for (const [token, keyAuthorization] of this.#tokens) await worker.request({ type: 'token', token, keyAuthorization });
     const current = this.#current;
     if (current !== undefined) {
-      await this.#shareListeners(worker, current.listeners);
       await worker.request({ type: 'stage', generation: current.id, routes: current.routes, internal: current.internal });
       await worker.request({ type: 'commit', generation: current.id });
+      // Only now: a worker accepting before its first commit would meet an empty table and drop the connection.
+      await this.#shareListeners(worker, current.listeners);
     }
     this.#live.push(worker);
     this.#logger.debug({ pid: worker.pid, workers: this.#live.length }, 'worker serving');
