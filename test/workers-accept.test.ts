@@ -1,13 +1,14 @@
 // The workers option, accepting: the workers accept from the socket the
 // control plane bound, and the control plane accepts none itself (no
 // connection passes through it); ports added and removed by updateRoutes()
-// are bound as one transaction and released in every process.
+// are bound as one transaction and released in every process; a connection
+// to a new port never meets a table that does not route it.
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { PortInUseError, type IRouteConfig } from '../ts/index.js';
-import { startHttpBackend } from './helpers/backends.js';
+import { PortInUseError, SmartProxy, type IRouteConfig } from '../ts/index.js';
+import { silentLogger, startHttpBackend } from './helpers/backends.js';
 import { delay } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 import { startWorkerProxy, workerCounters } from './helpers/workers.js';
@@ -95,4 +96,42 @@ t.test('updateRoutes: a new port is bound for every worker, a refused one rolls 
   await proxy.updateRoutes([forward('first', first, backend.port)]);
   t.ok(await bindable(added), 'a dropped port is free once updateRoutes() resolves: the control plane and every worker let go of it');
   t.equal(await get(first), 200, 'the port kept is still served');
+});
+
+/** One GET, resolving to the status, 'refused' when nothing listens yet, or 0 on any other failure (a reset). */
+function attempt(port: number): Promise<number | 'refused'> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'w.test' }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED' ? 'refused' : 0));
+  });
+}
+
+/** Requests the port every few ms until it answers: the first connection a worker accepts must be served, not reset. */
+async function firstAnswer(port: number): Promise<number> {
+  for (;;) {
+    const result = await attempt(port);
+    if (result !== 'refused') return result;
+    await delay(2);
+  }
+}
+
+t.test('a connection to a new port as soon as a worker accepts there waits for the commit and is served', { timeout: 60_000 }, async (t) => {
+  const backend = await startHttpBackend('app');
+  t.teardown(() => backend.close());
+  const [first, added] = [await getFreePort(), await getFreePort()];
+  const proxy = new SmartProxy({ host: '127.0.0.1', logger: await silentLogger(), workers: 2, routes: [forward('first', first, backend.port)] });
+  const answered = firstAnswer(first);
+  const started = proxy.start();
+  t.teardown(async () => {
+    await started.catch(() => undefined);
+    await proxy.stop({ drainTimeoutMs: 200 });
+  });
+  t.equal(await answered, 200, 'at start: the first connection accepted is served by the routes, not reset');
+  await started;
+  const answeredAdded = firstAnswer(added);
+  await proxy.updateRoutes([forward('first', first, backend.port), forward('added', added, backend.port)]);
+  t.equal(await answeredAdded, 200, 'a port added by updateRoutes(): the same');
 });

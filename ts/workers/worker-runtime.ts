@@ -19,6 +19,7 @@ import { dataPathContext } from '../proxy/context.js';
 import type { InternalRouteData, WorkerCounters, WorkerSettings } from './protocol.js';
 import { WorkerCertificates } from './worker-certificates.js';
 import { WorkerListeners } from './worker-listeners.js';
+import { PendingPorts } from './pending-ports.js';
 import type { ListenHandle } from '../ports/listen-handle.js';
 
 interface Staged {
@@ -47,6 +48,8 @@ export class WorkerRuntime {
   readonly #router: ConnectionRouter;
   /** Its copies of the sockets the control plane bound: connections are accepted here, not handed over. */
   readonly #listeners: WorkerListeners;
+  /** New ports of the staged generation: their connections wait for its commit. */
+  readonly #pending = new PendingPorts();
   readonly #responder = createHttp01Responder(this.tokens);
   #staged: Staged | undefined;
   #groupMetrics = '';
@@ -72,16 +75,19 @@ export class WorkerRuntime {
     });
     this.#http = new HttpFronts(ctx);
     this.#router = new ConnectionRouter(ctx, this.#http);
-    this.#listeners = new WorkerListeners(this.#router.handle, logger);
+    this.#listeners = new WorkerListeners((socket, port) => {
+      if (!this.#pending.hold(socket, port)) this.#router.handle(socket, port);
+    }, logger);
   }
 
   /**
    * Starts accepting on a port the control plane bound (sent before the
-   * generation that routes it is staged). Until that generation commits,
-   * a connection there meets the table in force, as in a single process
-   * whose new port is bound before its routes go live.
+   * generation that routes it is staged, or after a joining worker's first
+   * commit). A port the table in force does not route holds its
+   * connections until the staged generation is committed or aborted.
    */
   listen(port: number, handle: ListenHandle): Promise<void> {
+    if (!this.#routes.table.ports.has(port)) this.#pending.add(port);
     return this.#listeners.listen(port, handle);
   }
 
@@ -109,13 +115,16 @@ export class WorkerRuntime {
     }
     this.certificates.retainStatic(statics);
     this.#stopListening(table.ports);
+    this.#pending.settle((port) => table.ports.has(port), this.#router.handle);
   }
 
   async abort(generation: number): Promise<void> {
     if (this.#staged?.generation === generation) this.#staged = undefined;
     // Ports sent for the aborted generation are let go even when its stage never arrived (a port's
     // listen failed first); the control plane releases its own descriptors.
-    this.#stopListening(this.#routes.table.ports);
+    const table = this.#routes.table;
+    this.#stopListening(table.ports);
+    this.#pending.settle((port) => table.ports.has(port), this.#router.handle);
   }
 
   applyOptions(options: ILiveOptions): void {
@@ -137,6 +146,7 @@ export class WorkerRuntime {
   async stop(drainTimeoutMs: number): Promise<void> {
     this.#limitReporter.stop();
     this.#listeners.closeAll();
+    this.#pending.settle(() => false, this.#router.handle);
     await this.#tracker.drain(drainTimeoutMs, (socket) => this.#http.isIdleHttp(socket));
     this.#http.closeAll();
     this.#agents.destroy();
