@@ -1,7 +1,7 @@
 // The workers option with ACME against Pebble: one order per name for the
 // group (run by the control plane), the certificate served by every
-// worker, and HTTP-01 / TLS-ALPN-01 validated whichever worker the CA's
-// connection is handed to (each answer is acknowledged by every worker
+// worker, and HTTP-01 / TLS-ALPN-01 validated whichever worker accepts the
+// CA's connection (each answer is acknowledged by every worker
 // before the CA is told to validate).
 import t from 'tap';
 import { pino } from 'pino';
@@ -17,10 +17,17 @@ function recordingLogger() {
   return { logger, orders: () => messages.filter((m) => m === 'ordering certificate').length };
 }
 
-/** Twenty handshakes for `domain`: how many verified against `root` with the right name, and how many each worker served. */
+/**
+ * Twenty handshakes for `domain`: how many verified against `root` with the
+ * right name, and how many each worker served. Four at a time, not twenty at
+ * once: the workers accept from one shared socket, and a burst of twenty
+ * can all be taken by whichever worker the kernel scheduled first (the
+ * spread over many connections is checked in workers-listening.test.ts).
+ */
 async function twentyHandshakes(proxy: Awaited<ReturnType<typeof startWorkerProxy>>, port: number, domain: string, root: string): Promise<{ verified: number; byWorker: number[] }> {
   const before = await workerCounters(proxy);
-  const served = await Promise.all(Array.from({ length: 20 }, () => fetchCertificate(port, domain, root)));
+  const served: Awaited<ReturnType<typeof fetchCertificate>>[] = [];
+  for (let wave = 0; wave < 5; wave++) served.push(...(await Promise.all(Array.from({ length: 4 }, () => fetchCertificate(port, domain, root)))));
   const verified = served.filter((s) => s.authorized && s.leaf.subjectAltName === `DNS:${domain}`).length;
   const byWorker = servedBetween(before, await workerCounters(proxy, before.reduce((s, w) => s + w.totalConnections, 0) + 20));
   return { verified, byWorker: [...byWorker.values()] };

@@ -1,7 +1,7 @@
 // The workers option, TLS sessions: the control plane's ticket keys are in
 // every worker, so a session made on one worker resumes on the other
-// (on Node 20 connections alternate between the two; with SO_REUSEPORT the
-// kernel spreads them, so the file only asks that each worker took some).
+// (the workers accept from one shared socket and the kernel gives each
+// connection to one of them, so the file only asks that each took some).
 import t from 'tap';
 import tls from 'node:tls';
 import { createCertificateAuthority, createSelfSignedCertificate } from '../ts/index.js';

@@ -38,7 +38,8 @@ import { CapturedRoutes } from './routing/captured-routes.js';
 import { SerialQueue } from './util/serial-queue.js';
 import { acmeForWorkers, workerCertificateMirror } from './workers/certificate-bridge.js';
 import { internalRouteData, userRouteData, workerRouteProblems } from './workers/route-data.js';
-import { createWorkerGroup, type WorkerGroup } from './workers/worker-group.js';
+import { createWorkerGroup, type Listeners, type WorkerGroup } from './workers/worker-group.js';
+import type { ListenHandle } from './ports/listen-handle.js';
 import { AccessLog } from './proxy/access-log.js';
 import { syncHealthChecks, upstreamMetrics } from './proxy/balancer/registry.js';
 import { compileIpMatcher } from './routing/ip-matcher.js';
@@ -137,7 +138,8 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
     this.#ports =
       group === undefined
         ? new PortManager({ host: options.host, onConnection: router.handle, logger: this.#logger })
-        : new PortManager({ host: options.host, onConnection: group.handOver, logger: this.#logger, pauseOnConnect: true, reusePort: group.reusePort ? 'hold' : undefined });
+        : // Bound here, accepted from by the workers: this process accepts no connection (worker-group.ts).
+          new PortManager({ host: options.host, forWorkers: true, logger: this.#logger });
     this.#ports.on('port-bound', (event) => this.emit('port-bound', event));
     this.#ports.on('port-released', (event) => {
       this.#http.release(event.port);
@@ -379,14 +381,15 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
   /**
    * With workers: stages the table in every worker and commits it there
    * before this process commits, so updateRoutes() resolves only once every
-   * worker serves it. A worker that cannot take it (a bind failing in
-   * reusePort mode) rolls the whole update back, port references included.
+   * worker serves it. Each worker is sent the sockets this process bound
+   * for new ports. A worker that cannot take it rolls the whole update
+   * back, port references included.
    */
   async #applyInWorkers(prepared: PreparedRoutes, gained: Map<number, number>): Promise<void> {
     if (this.#group === undefined) return;
     let staged;
     try {
-      staged = await this.#group.stage(userRouteData(prepared.userRoutes), internalRouteData(prepared.internalRoutes, challengeRouteName));
+      staged = await this.#group.stage(userRouteData(prepared.userRoutes), internalRouteData(prepared.internalRoutes, challengeRouteName), this.#listenHandles(prepared.table));
     } catch (error) {
       await this.#giveBack([...gained]);
       if (error instanceof PortInUseError) {
@@ -396,6 +399,17 @@ export class SmartProxy extends EventEmitter<SmartProxyEvents> {
       throw error;
     }
     await staged.commit();
+  }
+
+  /** The bound socket of every port a table routes (all acquired by now), for the workers to accept from. */
+  #listenHandles(table: RouteTable): Listeners {
+    const handles = new Map<number, ListenHandle>();
+    for (const port of table.portNumbers()) {
+      const handle = this.#ports.listenHandle(port);
+      if (handle === undefined) throw new Error(`port ${port} is routed but not bound`);
+      handles.set(port, handle);
+    }
+    return handles;
   }
 
   async #giveBack(entries: [number, number][]): Promise<void> {

@@ -72,3 +72,10 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Whether this Node can bind with SO_REUSEPORT (22.12+ / 23.1+ on Linux): needed to play another program holding a port that way. */
+export function reusePortSupported(version = process.versions.node, platform = process.platform): boolean {
+  if (platform !== 'linux') return false;
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { bindError, classifyConflict, type ConflictKind } from './bind-error.js';
+import { bindListenHandle, boundAddress, type ListenHandle } from './listen-handle.js';
 import { RefCountPool } from './ref-count-pool.js';
 
 export interface PortEvents {
@@ -9,32 +10,43 @@ export interface PortEvents {
   'port-released': [{ port: number }];
 }
 
-export interface PortManagerOptions {
+interface CommonOptions {
   /** Address to listen on. Default: all interfaces (IPv6 and IPv4). */
   host?: string;
-  /** Called for every accepted connection; the listener itself knows nothing of routes. */
-  onConnection: (socket: Socket, port: number) => void;
   logger: Logger;
-  /** Accept sockets without reading from them (they are handed to a worker process). Default: false. */
-  pauseOnConnect?: boolean;
-  /**
-   * SO_REUSEPORT (Node >= 22.12, Linux), for worker processes sharing a port.
-   * 'hold': check the port is free with an exclusive bind first (so another
-   * program's port is still a PortInUseError), then bind so workers can join.
-   * 'join': bind beside the holder. Default: exclusive, no reuse.
-   */
-  reusePort?: 'hold' | 'join';
 }
 
+export type PortManagerOptions = CommonOptions &
+  (
+    | {
+        /** Called for every accepted connection; the listener itself knows nothing of routes. */
+        onConnection: (socket: Socket, port: number) => void;
+        forWorkers?: undefined;
+      }
+    | {
+        /**
+         * Bind each port without listening, for worker processes to accept
+         * from (listenHandle()): this process accepts no connection at all.
+         */
+        forWorkers: true;
+        onConnection?: undefined;
+      }
+  );
+
+/** A port's listener: a server accepting here, or a bound handle the workers accept from. */
+type Listener = { server: Server; handle?: undefined } | { handle: ListenHandle; server?: undefined };
+
 /**
- * The ref-counted listener pool: one net.Server per port for as long as any
- * route needs it. Counting means a port shared by several routes (or by a
+ * The ref-counted listener pool: one net.Server per port (or, for workers,
+ * one bound socket they accept from) for as long as any route needs it. Counting means a port shared by several routes (or by a
  * route and the ACME challenge) is bound once and closed only when the last
  * user lets go, so route changes never re-bind a port that stays in use.
  */
 export class PortManager extends EventEmitter<PortEvents> {
-  readonly #pool = new RefCountPool<number, Server>();
+  readonly #pool = new RefCountPool<number, Listener>();
   readonly #options: PortManagerOptions;
+  /** forWorkers mode: each bound port's handle, kept here so listenHandle() needs no await. */
+  readonly #bound = new Map<number, ListenHandle>();
 
   constructor(options: PortManagerOptions) {
     super();
@@ -48,6 +60,11 @@ export class PortManager extends EventEmitter<PortEvents> {
 
   getPortRefCount(port: number): number {
     return this.#pool.count(port);
+  }
+
+  /** The bound socket of a port, for workers to accept from (forWorkers mode; undefined while it is binding). */
+  listenHandle(port: number): ListenHandle | undefined {
+    return this.#bound.get(port);
   }
 
   /** Sorted ports this proxy listens on. */
@@ -70,7 +87,7 @@ export class PortManager extends EventEmitter<PortEvents> {
 
   /** Drops `refs` uses; the last one closes the listener. Open connections finish normally. */
   async removePort(port: number, refs = 1): Promise<void> {
-    const closed = await this.#pool.release(port, (server) => this.#close(server, port), refs);
+    const closed = await this.#pool.release(port, (listener) => this.#close(listener, port), refs);
     if (!closed) this.#options.logger.debug({ port, refCount: this.#pool.count(port) }, 'port still in use, keeping it');
   }
 
@@ -95,18 +112,23 @@ export class PortManager extends EventEmitter<PortEvents> {
     await Promise.all(this.#pool.keys().map((port) => this.removePort(port, this.#pool.count(port))));
   }
 
-  async #bind(port: number): Promise<Server> {
-    const { host, reusePort } = this.#options;
-    // A reusePort socket would silently share a port another program of this user holds with reusePort: ask first.
-    if (reusePort === 'hold') {
-      const probe = await this.#listen(port, createServer(), { port, host, exclusive: true });
-      await new Promise((resolve) => probe.close(resolve));
+  async #bind(port: number): Promise<Listener> {
+    const { host } = this.#options;
+    if (this.#options.forWorkers === true) {
+      try {
+        const handle = await bindListenHandle(port, host);
+        this.#bound.set(port, handle);
+        this.#announce(port, boundAddress(handle));
+        return { handle };
+      } catch (error) {
+        this.#options.logger.debug({ port, conflict: this.classifyConflict(error, port), err: error }, 'binding port failed');
+        throw bindError(port, error, host);
+      }
     }
-    const server = createServer({ noDelay: true, pauseOnConnect: this.#options.pauseOnConnect === true });
-    const options = reusePort === undefined ? { port, host, exclusive: true } : { port, host, exclusive: true, reusePort: true };
-    await this.#listen(port, server, options);
-    this.#serve(server, port);
-    return server;
+    const server = createServer({ noDelay: true });
+    await this.#listen(port, server, { port, host, exclusive: true });
+    this.#serve(server, port, this.#options.onConnection);
+    return { server };
   }
 
   /** Listens, turning a failure into the typed error (and closing the server). */
@@ -127,21 +149,30 @@ export class PortManager extends EventEmitter<PortEvents> {
     });
   }
 
-  #serve(server: Server, port: number): void {
-    const { host, onConnection, logger } = this.#options;
+  #serve(server: Server, port: number, onConnection: (socket: Socket, port: number) => void): void {
+    const { logger } = this.#options;
     // After listening, errors are accept() failures (EMFILE, …): log, keep serving.
     server.on('error', (error) => logger.error({ port, err: error }, 'listener error'));
     server.on('connection', (socket) => onConnection(socket, port));
     const bound = server.address();
-    const address = typeof bound === 'object' && bound !== null ? bound.address : (host ?? '::');
-    logger.info({ port, address }, `port bound: ${address.includes(':') ? `[${address}]` : address}:${port}`);
+    this.#announce(port, typeof bound === 'object' && bound !== null ? bound.address : undefined);
+  }
+
+  /** Says a port is bound (log line and event). */
+  #announce(port: number, bound: string | undefined): void {
+    const address = bound ?? this.#options.host ?? '::';
+    this.#options.logger.info({ port, address }, `port bound: ${address.includes(':') ? `[${address}]` : address}:${port}`);
     this.emit('port-bound', { port });
   }
 
-  #close(server: Server, port: number): void {
-    // close() stops accepting at once and frees the port; its callback would
-    // wait for every open connection, which belong to the data path now.
-    server.close();
+  #close(listener: Listener, port: number): void {
+    // close() stops accepting at once and frees the port (once every worker closed its copy too); a server's
+    // close callback would wait for every open connection, which belong to the data path now.
+    if (listener.server !== undefined) listener.server.close();
+    else {
+      listener.handle.close();
+      this.#bound.delete(port);
+    }
     this.#options.logger.info({ port }, 'port released');
     this.emit('port-released', { port });
   }

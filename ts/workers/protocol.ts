@@ -1,6 +1,6 @@
 /**
  * The messages between the control plane and its worker processes, over
- * the fork() IPC channel (JSON, plus a socket handle for `connection`).
+ * the fork() IPC channel (JSON, plus a bound socket's handle for `listen`).
  * Every message the control plane must know was applied carries an `id`;
  * the worker answers each with one `ack` of that id (with `error` when it
  * could not apply it), so the control plane can wait for the whole group.
@@ -16,8 +16,6 @@ export interface WorkerSettings {
   tls: ITlsPolicy | undefined;
   live: ILiveOptions;
   logLevel: LogLevel;
-  /** Bind every routed port in the worker with SO_REUSEPORT (else connections are handed over by the control plane). */
-  reusePort: boolean;
   /** HTTP/2 session limits. */
   http2?: IHttp2Options;
   /** Peers that must send a PROXY header. */
@@ -35,7 +33,13 @@ export interface InternalRouteData {
 /** Messages the control plane sends; those with an `id` are acknowledged. */
 export type ToWorker =
   | { type: 'init'; id: number; settings: WorkerSettings }
-  /** Phase one of a route generation: build (and in reusePort mode bind) but keep serving the old table. */
+  /**
+   * A port the control plane bound, sent with its handle: the worker accepts
+   * from it (its own copy of the one socket) until a committed table no
+   * longer routes the port, or the generation it was sent for is aborted.
+   */
+  | { type: 'listen'; id: number; port: number }
+  /** Phase one of a route generation: build, but keep serving the old table. */
   | { type: 'stage'; id: number; generation: number; routes: IRouteConfig[]; internal: InternalRouteData[] }
   /** Phase two: the staged table goes live in one assignment; ports it no longer uses are released. */
   | { type: 'commit'; id: number; generation: number }
@@ -51,8 +55,6 @@ export type ToWorker =
   | { type: 'options'; id: number; options: ILiveOptions }
   /** The group's Prometheus text, for a `metrics` route served by any worker. Not acknowledged. */
   | { type: 'group-metrics'; text: string }
-  /** A connection the control plane accepted, sent with its socket handle. Not acknowledged. */
-  | { type: 'connection'; port: number }
   | { type: 'stop'; id: number; drainTimeoutMs: number };
 
 /** A worker's counters, as it reports them every metrics interval. */

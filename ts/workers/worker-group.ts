@@ -11,23 +11,28 @@
  * data over the IPC channel (protocol.ts: typed messages, each with an id
  * and one ack).
  *
- * **Listening.** Where the kernel can spread connections (SO_REUSEPORT:
- * Node >= 22.12 / 23.1 on Linux) every worker binds each routed port itself
- * and the control plane holds the port too, after checking with an
- * exclusive bind that no other program has it. Elsewhere (Node 20) the
- * control plane's listener accepts and hands each socket to the next worker,
- * round-robin: what node:cluster's round-robin does, without node:cluster,
- * whose setupPrimary() is process-global and would collide with a host
- * application using cluster itself. Either way the control plane's
- * PortManager still decides when a port is bound and released.
+ * **Listening.** The control plane binds each routed port (PortManager,
+ * exclusively: another program's port is a PortInUseError) but never
+ * listens on it, and sends the bound socket once to each worker, which
+ * listens on its copy and accepts from it: the kernel gives each new
+ * connection to one of the workers waiting in accept(), as node:cluster's
+ * SCHED_NONE mode does, and no connection passes through the control plane
+ * (handing each one over cost ~150 µs of its CPU). Not node:cluster itself:
+ * its setupPrimary() is process-global and would collide with a host
+ * application using cluster. Not SO_REUSEPORT either: one socket means one
+ * accept queue, so connections queued for a worker that dies are accepted
+ * by the others (or its replacement), not reset, and the port's life is the
+ * control plane's descriptor: it is released when PortManager lets go and
+ * every worker has closed its copy.
  *
- * **Route generations.** An update is two-phase: `stage` (each worker builds
- * the table and, with reusePort, binds new ports) to every live worker,
+ * **Route generations.** An update is two-phase: `stage` (each worker is
+ * sent the sockets of new ports, then builds the table) to every live worker,
  * then `commit` (one assignment in each worker) — and only then does the
  * control plane commit and updateRoutes() resolve, so a request accepted
  * after it resolves never meets the old table. A stage that fails anywhere
  * aborts everywhere and the control plane gives its new port references
- * back: the whole update is rolled back. Functions cannot be sent, so a
+ * back: the whole update is rolled back. A committed table's workers stop
+ * accepting on ports it no longer routes. Functions cannot be sent, so a
  * route holding one is refused with ERR_ROUTE_VALIDATION (route-data.ts).
  *
  * **Certificates and challenges.** The CertificateManager stays in the
@@ -38,7 +43,8 @@
  *
  * **Supervision.** A worker that exits is replaced at once; the new one gets
  * the current generation, certificates, tokens and keys before it is given
- * connections. stop() drains every worker and waits for each to exit. A
+ * the ports' sockets; meanwhile the others accept, and with none alive the
+ * kernel queues connections on the socket the control plane still holds. stop() drains every worker and waits for each to exit. A
  * worker exits when its IPC channel closes, so the control plane dying
  * takes its workers with it.
  *
@@ -47,11 +53,11 @@
  * a push that happened during its replay.
  */
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { PortBindError, PortInUseError, WorkerError } from '../errors.js';
 import type { IMetrics } from '../metrics/metrics.js';
+import type { ListenHandle } from '../ports/listen-handle.js';
 import type { ILiveOptions, ISmartProxyOptions, LogLevel } from '../options.js';
 import type { IRouteConfig } from '../routing/types.js';
 import { SerialQueue } from '../util/serial-queue.js';
@@ -64,19 +70,10 @@ import { forwardLog } from './worker-log.js';
 const ticketKeyLifetimeMs = 12 * 3600_000;
 /** How often the group's Prometheus text is pushed to the workers. */
 const groupMetricsIntervalMs = 1000;
-/** Connections held while no worker is alive (all crashed at once); beyond this they are refused. */
-const maxWaitingSockets = 1024;
 
 /** The number of workers an option asks for: 'auto' is the machine's available parallelism. */
 export function workerCount(option: number | 'auto'): number {
   return option === 'auto' ? availableParallelism() : option;
-}
-
-/** Whether this Node can bind one port from several processes with SO_REUSEPORT (Node >= 22.12 / 23.1, Linux). */
-export function reusePortSupported(version = process.versions.node, platform = process.platform): boolean {
-  if (platform !== 'linux') return false;
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
 /** The group a SmartProxy with the `workers` option runs, set up from its options. */
@@ -90,7 +87,6 @@ export function createWorkerGroup(workers: number | 'auto', options: ISmartProxy
       tls: options.tls,
       live: { timeouts: options.timeouts, limits: options.limits, trustedProxies: options.trustedProxies },
       logLevel: logger.level as LogLevel,
-      reusePort: reusePortSupported(),
       http2: options.http2,
       proxyProtocol: options.proxyProtocol,
       accessLog: options.accessLog !== undefined && options.accessLog !== false,
@@ -112,38 +108,38 @@ export interface StagedGeneration {
   abort(): Promise<void>;
 }
 
+/** Each routed port's bound socket, as the control plane's PortManager holds it. */
+export type Listeners = ReadonlyMap<number, ListenHandle>;
+
 interface Generation {
   id: number;
   routes: IRouteConfig[];
   internal: InternalRouteData[];
+  listeners: Listeners;
 }
 
 /** The control plane's side of the workers: spawns, feeds, supervises and stops them. */
 export class WorkerGroup {
-  readonly reusePort: boolean;
   readonly #options: WorkerGroupOptions;
   readonly #logger: Logger;
   readonly #queue = new SerialQueue();
-  /** Workers that have the current state and get connections, in start order. */
+  /** Workers that have the current state and accept connections, in start order. */
   readonly #live: WorkerHandle[] = [];
   readonly #all = new Set<WorkerHandle>();
   readonly #certificates = new Map<string, { cert: string; key: string }>();
   readonly #alpn = new Map<string, { key: string; cert: string }>();
   readonly #tokens = new Map<string, string>();
   readonly #retired = emptyCounters();
-  readonly #waiting: { socket: Socket; port: number }[] = [];
   #current: Generation | undefined;
   #nextGeneration = 1;
   #ticketKeys = randomBytes(48);
   #liveOptions: ILiveOptions;
-  #next = 0;
   #timers: NodeJS.Timeout[] = [];
   #stopping = false;
 
   constructor(options: WorkerGroupOptions) {
     this.#options = options;
     this.#logger = options.logger;
-    this.reusePort = options.settings.reusePort;
     this.#liveOptions = options.settings.live;
   }
 
@@ -163,44 +159,27 @@ export class WorkerGroup {
     }
   }
 
-  /** Gives an accepted connection to the next live worker (the control plane's listener, round-robin). */
-  readonly handOver = (socket: Socket, port: number): void => this.#handOver(socket, port, 0);
-
-  #handOver(socket: Socket, port: number, failures: number): void {
-    const live = this.#live;
-    for (let tried = 0; tried < live.length; tried++) {
-      const worker = live[this.#next++ % live.length]!;
-      // A worker whose channel closed is dead or dying: its exit handler removes it; the socket goes elsewhere.
-      if (!worker.connected) continue;
-      // A send that fails (the worker died just now) leaves the socket here: another worker gets it.
-      worker.handOver(socket, port, () => (failures < 3 && stillHere(socket) ? this.#handOver(socket, port, failures + 1) : socket.destroy()));
-      return;
-    }
-    // No worker alive (all crashed at once): hold the connection until a replacement joins.
-    if (this.#stopping || this.#waiting.length >= maxWaitingSockets) return void socket.destroy();
-    this.#waiting.push({ socket, port });
-    socket.once('close', () => {
-      const i = this.#waiting.findIndex((w) => w.socket === socket);
-      if (i >= 0) this.#waiting.splice(i, 1);
-    });
-  }
-
   /**
-   * Phase one of a route generation in every live worker. Rejects (having
-   * aborted it everywhere) when a worker cannot take it: PortInUseError or
-   * PortBindError when a worker could not bind a port. Holds the group's
-   * queue until the generation is committed or aborted.
+   * Phase one of a route generation in every live worker: each is sent the
+   * sockets of `listeners` it does not accept from yet, then the table.
+   * Rejects (having aborted it everywhere) when a worker cannot take it.
+   * Holds the group's queue until the generation is committed or aborted.
    */
-  stage(routes: IRouteConfig[], internal: InternalRouteData[]): Promise<StagedGeneration> {
+  stage(routes: IRouteConfig[], internal: InternalRouteData[], listeners: Listeners): Promise<StagedGeneration> {
     return new Promise((resolve, reject) => {
       void this.#queue.run(async () => {
-        const generation: Generation = { id: this.#nextGeneration++, routes, internal };
+        const generation: Generation = { id: this.#nextGeneration++, routes, internal, listeners };
         const workers = this.#live.slice();
-        const results = await Promise.allSettled(workers.map((w) => w.request({ type: 'stage', generation: generation.id, routes, internal })));
+        const stageIn = async (worker: WorkerHandle) => {
+          await this.#shareListeners(worker, listeners);
+          await worker.request({ type: 'stage', generation: generation.id, routes, internal });
+        };
+        const results = await Promise.allSettled(workers.map(stageIn));
         // A worker that died meanwhile is not a failed update: its replacement gets the committed state.
         const failure = results.find((r, i): r is PromiseRejectedResult => r.status === 'rejected' && workers[i]!.alive);
         if (failure !== undefined) {
           await this.#orReplace(workers, { type: 'abort', generation: generation.id });
+          this.#settleListeners(workers, this.#current?.listeners);
           return reject(workerError(failure.reason));
         }
         let decided!: () => void;
@@ -211,6 +190,7 @@ export class WorkerGroup {
               // Never fails the update: a worker that cannot commit a table it staged is broken, so it is
               // replaced, and its replacement starts from this generation.
               await this.#orReplace(workers, { type: 'commit', generation: generation.id });
+              this.#settleListeners(workers, listeners);
               this.#current = generation;
             } finally {
               decided();
@@ -219,6 +199,7 @@ export class WorkerGroup {
           abort: async () => {
             try {
               await this.#orReplace(workers, { type: 'abort', generation: generation.id });
+              this.#settleListeners(workers, this.#current?.listeners);
             } finally {
               decided();
             }
@@ -264,7 +245,6 @@ export class WorkerGroup {
   async stop(drainTimeoutMs: number): Promise<void> {
     this.#stopping = true;
     for (const timer of this.#timers) clearInterval(timer);
-    for (const { socket } of this.#waiting.splice(0)) socket.destroy();
     this.#live.length = 0;
     // A start() retried after a failed one must not hand its new workers a table that was never applied.
     this.#current = undefined;
@@ -304,6 +284,20 @@ export class WorkerGroup {
     });
   }
 
+  /** Sends a worker each socket it does not accept from yet, one at a time (Node sends handles one by one anyway). */
+  async #shareListeners(worker: WorkerHandle, listeners: Listeners): Promise<void> {
+    for (const [port, handle] of listeners) {
+      if (worker.listening.has(port)) continue;
+      await worker.request({ type: 'listen', port }, handle);
+      worker.listening.add(port);
+    }
+  }
+
+  /** After a commit or an abort each worker accepts only on the ports of the table it serves (worker-runtime.ts). */
+  #settleListeners(workers: WorkerHandle[], listeners: Listeners | undefined): void {
+    for (const worker of workers) worker.listening = new Set(listeners?.keys());
+  }
+
   async #spawn(): Promise<void> {
     const worker = new WorkerHandle((line) => forwardLog(this.#logger, line));
     this.#all.add(worker);
@@ -318,7 +312,7 @@ export class WorkerGroup {
     }
   }
 
-  /** Gives a new worker the group's whole state, then connections. Runs on the queue. */
+  /** Gives a new worker the group's whole state, the ports' sockets with it. Runs on the queue. */
   async #join(worker: WorkerHandle): Promise<void> {
     if (this.#stopping) return;
     await worker.request({ type: 'init', settings: { ...this.#options.settings, live: this.#liveOptions } });
@@ -330,9 +324,10 @@ export class WorkerGroup {
     if (current !== undefined) {
       await worker.request({ type: 'stage', generation: current.id, routes: current.routes, internal: current.internal });
       await worker.request({ type: 'commit', generation: current.id });
+      // Only now: a worker accepting before its first commit would meet an empty table and drop the connection.
+      await this.#shareListeners(worker, current.listeners);
     }
     this.#live.push(worker);
-    for (const { socket, port } of this.#waiting.splice(0)) this.handOver(socket, port);
     this.#logger.debug({ pid: worker.pid, workers: this.#live.length }, 'worker serving');
   }
 
@@ -365,11 +360,6 @@ export class WorkerGroup {
     const text = this.#options.renderMetrics();
     for (const worker of this.#live) worker.notify({ type: 'group-metrics', text });
   }
-}
-
-/** Whether the socket can still go to another worker (this process's copy was never closed). */
-function stillHere(socket: Socket): boolean {
-  return !socket.destroyed;
 }
 
 /** A worker's failure as the typed error a single process would have thrown. */

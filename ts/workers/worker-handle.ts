@@ -1,10 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { fork, type ChildProcess, type SendHandle } from 'node:child_process';
+import type { ListenHandle } from '../ports/listen-handle.js';
 import { fileURLToPath } from 'node:url';
 import type { FromWorker, ToWorker, WorkerCounters, WorkerFailure } from './protocol.js';
 
-/** Messages that are acknowledged: everything but the two fire-and-forget ones. */
-export type Request = Exclude<ToWorker, { type: 'group-metrics' } | { type: 'connection' }>;
+/** Messages that are acknowledged: everything but the fire-and-forget group metrics. */
+export type Request = Exclude<ToWorker, { type: 'group-metrics' }>;
 type Unsent<M> = M extends { id: number } ? Omit<M, 'id'> : never;
 export type RequestBody = Unsent<Request>;
 
@@ -40,14 +40,17 @@ function workerEntry(): { file: string; execArgv: string[] } {
 
 /**
  * One worker process seen from the control plane: requests with ids and
- * their acknowledgements, connections handed over, the counters it last
- * reported. A request to a worker that exits rejects instead of hanging.
+ * their acknowledgements, the ports it was given to accept from, the
+ * counters it last reported. A request to a worker that exits rejects
+ * instead of hanging.
  */
 export class WorkerHandle {
   readonly child: ChildProcess;
   readonly pid: number;
   /** When it was forked (Date.now()). */
   readonly startedAt = Date.now();
+  /** Ports whose socket it was sent and has not let go of (kept by the group to send each socket once). */
+  listening = new Set<number>();
   /** The counters it last reported (zero until the first report). */
   counters: WorkerCounters | undefined;
   readonly ready: Promise<void>;
@@ -55,13 +58,6 @@ export class WorkerHandle {
   #nextId = 1;
   readonly #pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   #gone = false;
-  /**
-   * Sockets given to child.send() whose send has not completed. Node sends
-   * one handle at a time and queues the rest; when the child dies the queue
-   * is dropped without calling back, which would strand those clients. So
-   * on exit each is given back (onFailed) to go to another worker.
-   */
-  readonly #handing = new Set<{ onFailed: () => void }>();
 
   constructor(onLog: (line: string) => void) {
     const entry = workerEntry();
@@ -71,8 +67,6 @@ export class WorkerHandle {
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     void this.exited.then(() => {
       this.#gone = true;
-      for (const entry of this.#handing) entry.onFailed();
-      this.#handing.clear();
       for (const { reject } of this.#pending.values()) reject(new Error(`worker ${this.pid} exited`));
       this.#pending.clear();
     });
@@ -99,18 +93,18 @@ export class WorkerHandle {
     return !this.#gone;
   }
 
-  /** Whether its IPC channel is open (false as soon as it dies, before 'exit'). */
-  get connected(): boolean {
-    return !this.#gone && this.child.connected;
-  }
-
-  /** Sends a message and resolves when the worker has applied it. */
-  request(body: RequestBody): Promise<void> {
+  /**
+   * Sends a message and resolves when the worker has applied it. `handle`
+   * goes with it (a `listen`): the worker gets its own descriptor of the
+   * socket and this process keeps its own.
+   */
+  request(body: RequestBody, handle?: ListenHandle): Promise<void> {
     if (this.#gone) return Promise.reject(new Error(`worker ${this.pid} exited`));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.child.send({ ...body, id } as ToWorker, (error) => {
+      // Typed as a Socket or Server, but child.send() takes a raw TCP handle too (sent as 'net.Native').
+      this.child.send({ ...body, id } as ToWorker, handle as unknown as SendHandle, (error) => {
         if (error) this.#settle(id, { code: undefined, message: error.message });
       });
     });
@@ -119,19 +113,6 @@ export class WorkerHandle {
   /** Sends without waiting for an answer (group metrics). */
   notify(message: Extract<ToWorker, { type: 'group-metrics' }>): void {
     if (!this.#gone && this.child.connected) this.child.send(message, (error) => void error);
-  }
-
-  /** Hands an accepted socket to the worker; this process's copy is closed once it is sent (onFailed: it was not). */
-  handOver(socket: Socket, port: number, onFailed: () => void): void {
-    const entry = { onFailed };
-    this.#handing.add(entry);
-    // keepOpen: this process closes its copy itself once the descriptor is on its way. Without it Node
-    // keeps the copy until the child acknowledges, and a child killed before that strands the client.
-    this.child.send({ type: 'connection', port } satisfies ToWorker, socket, { keepOpen: true }, (error) => {
-      this.#handing.delete(entry);
-      if (error) onFailed();
-      else socket.destroy();
-    });
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

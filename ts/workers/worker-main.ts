@@ -5,7 +5,7 @@
  * closes (the control plane stopped it, exited or was killed) it exits at
  * once, so a worker never outlives its control plane.
  */
-import type { Socket } from 'node:net';
+import type { ListenHandle } from '../ports/listen-handle.js';
 import { pino, type Logger } from 'pino';
 import type { FromWorker, ToWorker, WorkerFailure } from './protocol.js';
 import { metricsIntervalMs } from './protocol.js';
@@ -28,8 +28,11 @@ function failure(error: unknown): WorkerFailure {
   return { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), ...(typeof e.port === 'number' ? { port: e.port } : {}) };
 }
 
-async function handle(message: ToWorker, rt: WorkerRuntime): Promise<void> {
+async function handle(message: ToWorker, rt: WorkerRuntime, handle: ListenHandle | undefined): Promise<void> {
   switch (message.type) {
+    case 'listen':
+      if (handle === undefined) throw new Error(`port ${message.port} came without its socket`);
+      return rt.listen(message.port, handle);
     case 'stage':
       return rt.stage(message.generation, message.routes, message.internal);
     case 'commit':
@@ -51,11 +54,7 @@ async function handle(message: ToWorker, rt: WorkerRuntime): Promise<void> {
   }
 }
 
-process.on('message', (message: ToWorker, socket?: Socket) => {
-  if (message.type === 'connection') {
-    if (runtime === undefined || socket === undefined) return void socket?.destroy();
-    return runtime.accept(socket, message.port);
-  }
+process.on('message', (message: ToWorker, listenHandle?: ListenHandle) => {
   if (message.type === 'group-metrics') return runtime?.setGroupMetrics(message.text);
   if (message.type === 'init') {
     runtime = new WorkerRuntime(message.settings, forwardingLogger(message.settings.logLevel));
@@ -64,12 +63,15 @@ process.on('message', (message: ToWorker, socket?: Socket) => {
     return send({ type: 'ack', id: message.id });
   }
   const rt = runtime;
-  if (rt === undefined) return send({ type: 'ack', id: message.id, error: { code: undefined, message: 'worker not initialised' } });
+  if (rt === undefined) {
+    listenHandle?.close();
+    return send({ type: 'ack', id: message.id, error: { code: undefined, message: 'worker not initialised' } });
+  }
   if (message.type === 'stop') {
     void rt.stop(message.drainTimeoutMs).finally(() => send({ type: 'ack', id: message.id }, () => process.exit(0)));
     return;
   }
-  handle(message, rt).then(
+  handle(message, rt, listenHandle).then(
     () => send({ type: 'ack', id: message.id }),
     (error: unknown) => send({ type: 'ack', id: message.id, error: failure(error) }),
   );

@@ -1,14 +1,12 @@
 import { AccessLog } from '../proxy/access-log.js';
 import { compileIpMatcher } from '../routing/ip-matcher.js';
 import { defaultHttp2 } from '../options.js';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { MemoryChallengeStore } from '../certificates/challenge-store.js';
 import { createHttp01Responder } from '../certificates/http01-responder.js';
 import { LiveSettings } from '../config/live-settings.js';
 import { MetricsCollector } from '../metrics/metrics.js';
 import type { ILiveOptions } from '../options.js';
-import { PortManager } from '../ports/port-manager.js';
 import { ClientLimits } from '../proxy/client-limits.js';
 import { ConnectionRouter } from '../proxy/connection-router.js';
 import { ConnectionTracker } from '../proxy/connection-tracker.js';
@@ -20,12 +18,13 @@ import type { IRouteConfig, IStaticCertificate } from '../routing/types.js';
 import { dataPathContext } from '../proxy/context.js';
 import type { InternalRouteData, WorkerCounters, WorkerSettings } from './protocol.js';
 import { WorkerCertificates } from './worker-certificates.js';
+import { WorkerListeners } from './worker-listeners.js';
+import { PendingPorts } from './pending-ports.js';
+import type { ListenHandle } from '../ports/listen-handle.js';
 
 interface Staged {
   generation: number;
   prepared: PreparedRoutes;
-  /** Ports this generation bound in this worker (reusePort mode), released again on abort. */
-  bound: number[];
 }
 
 /**
@@ -47,8 +46,10 @@ export class WorkerRuntime {
   readonly #limitReporter: LimitReporter;
   readonly #http: HttpFronts;
   readonly #router: ConnectionRouter;
-  /** Listeners of its own, only when the kernel spreads connections (reusePort). */
-  readonly #ports: PortManager | undefined;
+  /** Its copies of the sockets the control plane bound: connections are accepted here, not handed over. */
+  readonly #listeners: WorkerListeners;
+  /** New ports of the staged generation: their connections wait for its commit. */
+  readonly #pending = new PendingPorts();
   readonly #responder = createHttp01Responder(this.tokens);
   #staged: Staged | undefined;
   #groupMetrics = '';
@@ -74,36 +75,30 @@ export class WorkerRuntime {
     });
     this.#http = new HttpFronts(ctx);
     this.#router = new ConnectionRouter(ctx, this.#http);
-    if (settings.reusePort) {
-      this.#ports = new PortManager({ host: settings.host, onConnection: this.#router.handle, logger, reusePort: 'join' });
-      this.#ports.on('port-released', ({ port }) => this.#http.release(port));
-    }
+    this.#listeners = new WorkerListeners((socket, port) => {
+      if (!this.#pending.hold(socket, port)) this.#router.handle(socket, port);
+    }, logger);
   }
 
-  /** A connection the control plane accepted and handed over. */
-  accept(socket: Socket, port: number): void {
-    this.#router.handle(socket, port);
+  /**
+   * Starts accepting on a port the control plane bound (sent before the
+   * generation that routes it is staged, or after a joining worker's first
+   * commit). A port the table in force does not route holds its
+   * connections until the staged generation is committed or aborted.
+   */
+  listen(port: number, handle: ListenHandle): Promise<void> {
+    if (!this.#routes.table.ports.has(port)) this.#pending.add(port);
+    return this.#listeners.listen(port, handle);
   }
 
-  /** Builds (and in reusePort mode binds) a generation; the old table keeps serving until commit. */
+  /** Builds a generation; the old table keeps serving until commit. */
   async stage(generation: number, routes: IRouteConfig[], internal: InternalRouteData[]): Promise<void> {
-    if (this.#staged !== undefined) await this.abort(this.#staged.generation);
+    // A generation staged and never decided is replaced, not aborted: aborting would stop listening on the
+    // ports just sent for this one. Whichever is committed then keeps the ports it routes and drops the rest.
+    this.#staged = undefined;
     const internalRoutes: InternalRoute[] = internal.map((route) => ({ config: route.config, requestHandler: this.#responder }));
     const prepared = this.#routes.prepare(this.#routes.capture(routes), internalRoutes);
-    const bound: number[] = [];
-    const staged: Staged = { generation, prepared, bound };
-    if (this.#ports !== undefined) {
-      const ports = this.#ports;
-      const wanted = prepared.table.portNumbers().filter((port) => !ports.isPortBoundBySmartProxy(port));
-      const results = await Promise.allSettled(wanted.map((port) => ports.addPort(port)));
-      results.forEach((result, i) => result.status === 'fulfilled' && bound.push(wanted[i]!));
-      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failure !== undefined) {
-        await this.#release(bound);
-        throw failure.reason;
-      }
-    }
-    this.#staged = staged;
+    this.#staged = { generation, prepared };
   }
 
   /** Swaps the staged table in (one assignment) and releases the ports it no longer uses. */
@@ -119,14 +114,17 @@ export class WorkerRuntime {
       if (typeof certificate === 'object') statics.push(certificate);
     }
     this.certificates.retainStatic(statics);
-    if (this.#ports !== undefined) await this.#release(this.#ports.getListeningPorts().filter((port) => !table.ports.has(port)));
+    this.#stopListening(table.ports);
+    this.#pending.settle((port) => table.ports.has(port), this.#router.handle);
   }
 
   async abort(generation: number): Promise<void> {
-    const staged = this.#staged;
-    if (staged === undefined || staged.generation !== generation) return;
-    this.#staged = undefined;
-    await this.#release(staged.bound);
+    if (this.#staged?.generation === generation) this.#staged = undefined;
+    // Ports sent for the aborted generation are let go even when its stage never arrived (a port's
+    // listen failed first); the control plane releases its own descriptors.
+    const table = this.#routes.table;
+    this.#stopListening(table.ports);
+    this.#pending.settle((port) => table.ports.has(port), this.#router.handle);
   }
 
   applyOptions(options: ILiveOptions): void {
@@ -147,19 +145,19 @@ export class WorkerRuntime {
   /** Stops accepting, drains like SmartProxy.stop(), and lets go of every upstream. */
   async stop(drainTimeoutMs: number): Promise<void> {
     this.#limitReporter.stop();
-    await this.#ports?.closeAll();
+    this.#listeners.closeAll();
+    this.#pending.settle(() => false, this.#router.handle);
     await this.#tracker.drain(drainTimeoutMs, (socket) => this.#http.isIdleHttp(socket));
     this.#http.closeAll();
     this.#pool.destroy();
   }
 
-  async #release(ports: number[]): Promise<void> {
-    for (const port of ports) {
-      try {
-        await this.#ports!.removePort(port, this.#ports!.getPortRefCount(port));
-      } catch (error) {
-        this.#logger.error({ port, err: error }, 'releasing a port in a worker');
-      }
+  /** Stops accepting on the ports a table does not route, and lets their HTTP fronts go. */
+  #stopListening(keep: ReadonlyMap<number, unknown>): void {
+    for (const port of this.#listeners.ports()) {
+      if (keep.has(port)) continue;
+      this.#listeners.close(port);
+      this.#http.release(port);
     }
   }
 }
