@@ -17,7 +17,7 @@ import { snapshotDist } from './lib/dist.mjs';
 import { topSelfTime } from './lib/cpuprofile.mjs';
 import { longLivedScenario } from './lib/longlived.mjs';
 import { describe, load, pickLoadGenerator } from './lib/loadgen.mjs';
-import { freePorts, hardNofile, pinningPlan, rssKiB, runToEnd, sleep, start, stop, stopAll } from './lib/procs.mjs';
+import { freePorts, hardNofile, pinningPlan, runToEnd, sleep, start, stop, stopAll, treeRssKiB } from './lib/procs.mjs';
 import { fmt, median, short } from './lib/stats.mjs';
 import { checkTargets, machineInfo, renderMarkdown } from './lib/report.mjs';
 import { h2Scenario } from './h2.mjs';
@@ -319,7 +319,7 @@ async function idleScenario(live, ctx, tls) {
     : { id: 'idle', title: `6. ${fmt(settings.idle)} idle keep-alive connections (KiB RSS per connection)`, unit: 'KiB/conn' };
   const port = tls ? 'tls' : 'http';
   section(s.title);
-  commands.set(s.title, `node clients/idle-conns.mjs '{"port":<port>,"host":"${domain}","count":${settings.idle},"parallel":100${tls ? ',"tls":true' : ''}}'  + VmRSS from /proc/<pid>/status`);
+  commands.set(s.title, `node clients/idle-conns.mjs '{"port":<port>,"host":"${domain}","count":${settings.idle},"parallel":100${tls ? ',"tls":true' : ''}}'  + VmRSS from /proc/<pid>/status, summed over the process and its descendants`);
   // Fresh processes, started together; each is measured alone while the others sit idle.
   const fresh = await Promise.allSettled(live.map((c) => c.start(ctx, { fresh: true })));
   for (const [i, c] of live.entries()) {
@@ -335,12 +335,13 @@ async function idleScenario(live, ctx, tls) {
       await idleClient(inst.ports[port], 200, 20, true, tls); // warm-up: code paths, pools, first allocations
       await sleep(settings.idleSettleMs / 2);
       const pid = inst.memPid();
-      const before = rssKiB(pid);
+      // The whole process tree: with workers the connections live in the children.
+      const before = treeRssKiB(pid);
       const count = Math.min(settings.idle, c.maxConnections ? c.maxConnections() - 250 : Infinity);
       const end = foreignCpu();
       const client = await idleClient(inst.ports[port], count, 100, false, tls);
       await sleep(settings.idleSettleMs);
-      const after = rssKiB(pid);
+      const after = treeRssKiB(pid);
       const foreign = end();
       const { open } = await ask(client.child, 'report');
       client.child.send('exit');

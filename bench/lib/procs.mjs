@@ -118,6 +118,22 @@ export function rssKiB(pid) {
   return Number(m[1]);
 }
 
+/**
+ * Resident set size of a process and all its descendants, in KiB: a
+ * smartproxy with workers holds its connections in child processes.
+ */
+export function treeRssKiB(pid) {
+  let total = rssKiB(pid);
+  for (const child of childPids(pid)) {
+    try {
+      total += treeRssKiB(child);
+    } catch {
+      // The child exited between listing and reading: nothing of it to count.
+    }
+  }
+  return total;
+}
+
 /** Direct children of a pid (nginx's worker under its master). */
 export function childPids(pid) {
   try {
