@@ -1,6 +1,6 @@
 // A lookup by exact domain costs about the same with 10 routes on a port as
 // with 10,000: the index is a map, not a scan. Compared as a ratio of
-// medians with a generous factor, so a slow or busy machine cannot fail it;
+// fastest runs (the least disturbed) with a generous factor, so a busy machine cannot fail it;
 // a linear scan would be hundreds of times slower.
 import t, { type TAP } from 'tap';
 import { RouteManager } from '../ts/routing/route-manager.js';
@@ -47,9 +47,9 @@ function costOf(index: RouteIndex, lookups: number): number {
   return elapsed;
 }
 
-function median(values: number[]): number {
-  const sorted = values.slice().sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+/** The fastest run: the one least disturbed by whatever else the machine (CI runs test files in parallel) was doing. */
+function fastest(values: number[]): number {
+  return Math.min(...values);
 }
 
 function assertFlatCost(t: Pick<TAP, 'ok'>, small: RouteIndex, large: RouteIndex): void {
@@ -62,8 +62,9 @@ function assertFlatCost(t: Pick<TAP, 'ok'>, small: RouteIndex, large: RouteIndex
     smallRuns.push(costOf(small, lookups));
     largeRuns.push(costOf(large, lookups));
   }
-  const ratio = median(largeRuns) / median(smallRuns);
-  t.ok(ratio < 5, `${large.routes.length} routes cost ${ratio.toFixed(2)}x what ${small.routes.length} cost (a scan would be ~1000x)`);
+  const ratio = fastest(largeRuns) / fastest(smallRuns);
+  // A cache-unfriendly large table may cost a few times more per lookup; a scan costs ~1000x. 10x separates them with room for a busy machine.
+  t.ok(ratio < 10, `${large.routes.length} routes cost ${ratio.toFixed(2)}x what ${small.routes.length} cost (a scan would be ~1000x)`);
 }
 
 t.test('lookup by exact domain: 10,000 routes cost about what 10 cost', async (t) => {
