@@ -30,9 +30,9 @@ const landing = Buffer.allocUnsafeSlow(readBufferSize);
  * other socket queued, a kept partial head), and the socket then moves to
  * another buffer. A socket whose last read was small (a small response, an
  * idle keep-alive or tunnel) gives its buffer back and reads into the
- * shared landing buffer, delivered as a copy (`copied`: the receiver may keep
- * it as it is): no socket holds 64 KiB while
- * it is quiet, and a busy one allocates nothing per read.
+ * shared landing buffer, delivered as a copy (`copied`: the receiver may
+ * keep it as it is). No socket holds 64 KiB while it is quiet, and a busy
+ * one allocates nothing per read.
  */
 export function ownReadBuffer(deliver: (view: Buffer, copied: boolean) => boolean): OnReadOpts {
   let current = landing;
