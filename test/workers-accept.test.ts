@@ -11,21 +11,12 @@ import { PortInUseError, SmartProxy, type IRouteConfig } from '../ts/index.js';
 import { silentLogger, startHttpBackend } from './helpers/backends.js';
 import { delay } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
-import { startWorkerProxy, workerCounters } from './helpers/workers.js';
+import { getStatus, startWorkerProxy, workerCounters } from './helpers/workers.js';
 
 function forward(name: string, port: number, target: number): IRouteConfig {
   return { name, match: { ports: port, path: '/*' }, action: { type: 'forward', target: { host: '127.0.0.1', port: target } } };
 }
 
-function get(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'w.test' }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', () => resolve(0));
-  });
-}
 
 /** Connections waiting in the accept queue of the socket listening on 127.0.0.1:port (the rx_queue of /proc/net/tcp). */
 function acceptQueue(port: number): number | undefined {
@@ -54,7 +45,7 @@ t.test('with every worker stopped, connections wait in the kernel: the control p
   const proxy = await startWorkerProxy(t, [forward('app', port, backend.port)]);
   const pids = (await workerCounters(proxy)).map((w) => w.pid);
   t.equal(pids.length, 2, 'two live workers');
-  t.equal(await get(port), 200, 'served');
+  t.equal(await getStatus(port), 200, 'served');
   for (const pid of pids) process.kill(pid, 'SIGSTOP');
   let resumed = false;
   const resume = () => {
@@ -63,7 +54,7 @@ t.test('with every worker stopped, connections wait in the kernel: the control p
     for (const pid of pids) process.kill(pid, 'SIGCONT');
   };
   t.teardown(resume);
-  const pending = Array.from({ length: 3 }, () => get(port));
+  const pending = Array.from({ length: 3 }, () => getStatus(port));
   // This process (the control plane) keeps running its event loop meanwhile: were it accepting, the queue would empty.
   await delay(300);
   t.equal(acceptQueue(port), 3, 'three connections queued on the socket, accepted by no process');
@@ -78,7 +69,7 @@ t.test('updateRoutes: a new port is bound for every worker, a refused one rolls 
   const proxy = await startWorkerProxy(t, [forward('first', first, backend.port)]);
 
   await proxy.updateRoutes([forward('first', first, backend.port), forward('added', added, backend.port)]);
-  const statuses = await Promise.all(Array.from({ length: 20 }, () => get(added)));
+  const statuses = await Promise.all(Array.from({ length: 20 }, () => getStatus(added)));
   t.same(statuses, Array(20).fill(200), 'the added port is served as soon as updateRoutes() resolves');
 
   const holder = net.createServer();
@@ -91,11 +82,11 @@ t.test('updateRoutes: a new port is bound for every worker, a refused one rolls 
   t.ok(refused instanceof PortInUseError, `PortInUseError (${String(refused)})`);
   t.same(proxy.getListeningPorts(), [first, added].sort((a, b) => a - b), 'the update is rolled back: the ports are those before it');
   t.ok(await bindable(other), 'the other new port of the refused update was released');
-  t.equal(await get(added), 200, 'the old table still serves');
+  t.equal(await getStatus(added), 200, 'the old table still serves');
 
   await proxy.updateRoutes([forward('first', first, backend.port)]);
   t.ok(await bindable(added), 'a dropped port is free once updateRoutes() resolves: the control plane and every worker let go of it');
-  t.equal(await get(first), 200, 'the port kept is still served');
+  t.equal(await getStatus(first), 200, 'the port kept is still served');
 });
 
 /** One GET, resolving to the status, 'refused' when nothing listens yet, or 0 on any other failure (a reset). */

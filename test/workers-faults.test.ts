@@ -2,27 +2,17 @@
 // within 2 s with the current routes while the others keep the port
 // served; a control plane killed with SIGKILL takes its workers with it.
 import t from 'tap';
-import http from 'node:http';
 import type { IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { delay, eventually } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 import { startProxyProcess } from './helpers/proxy-process.js';
-import { isAlive, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
+import { getStatus, isAlive, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
 
 function route(port: number, target: number): IRouteConfig {
   return { name: 'app', match: { ports: port, path: '/*' }, action: { type: 'forward', target: { host: '127.0.0.1', port: target } } };
 }
 
-function get(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'w.test' }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', () => resolve(0));
-  });
-}
 
 t.test('kill -9 of a worker: replaced within 2 s, requests keep succeeding', { timeout: 60_000 }, async (t) => {
   const app = await startHttpBackend('app');
@@ -33,7 +23,7 @@ t.test('kill -9 of a worker: replaced within 2 s, requests keep succeeding', { t
   const statuses: number[] = [];
   let running = true;
   const load = (async () => {
-    while (running) statuses.push(await get(port));
+    while (running) statuses.push(await getStatus(port));
   })();
   await delay(200);
   const killedAt = Date.now();
@@ -53,7 +43,7 @@ t.test('kill -9 of a worker: replaced within 2 s, requests keep succeeding', { t
   // Only a request the dead worker was serving at the kill can fail; new connections go to a live worker.
   t.ok(failed <= 1, `${during.length - failed} of ${during.length} requests after the kill succeeded`);
   t.ok(proxy.getMetrics().workers!.some((w) => w.pid === survivor), 'the surviving worker kept serving');
-  const after = await Promise.all(Array.from({ length: 10 }, () => get(port)));
+  const after = await Promise.all(Array.from({ length: 10 }, () => getStatus(port)));
   t.same(after, Array(10).fill(200), 'the replacement serves the current routes');
   t.notOk(isAlive(victim), 'the killed worker is gone');
 });
@@ -63,7 +53,7 @@ t.test('kill -9 of the control plane takes its workers with it', { timeout: 60_0
   t.teardown(() => app.close());
   const port = await getFreePort();
   const proxy = await startProxyProcess(t, [route(port, app.port)], { workers: 2 });
-  t.equal(await get(port), 200, 'the group serves');
+  t.equal(await getStatus(port), 200, 'the group serves');
   const workers = workerPids(proxy.child.pid!);
   t.equal(workers.length, 2, 'two worker processes under the control plane');
   t.teardown(() => workers.filter(isAlive).forEach((pid) => process.kill(pid, 'SIGKILL')));

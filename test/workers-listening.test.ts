@@ -8,23 +8,12 @@ import { PortInUseError, type IRouteConfig } from '../ts/index.js';
 import { startHttpBackend } from './helpers/backends.js';
 import { getFreePort } from './helpers/free-port.js';
 import { eventually } from './helpers/data-path.js';
-import { isAlive, reusePortSupported, servedBetween, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
+import { getStatus, isAlive, reusePortSupported, servedBetween, startWorkerProxy, workerCounters, workerPids } from './helpers/workers.js';
 import { SmartProxy } from '../ts/index.js';
 import { silentLogger } from './helpers/backends.js';
 
 function forward(name: string, port: number, target: number, extra: Partial<IRouteConfig['match']> = {}): IRouteConfig {
   return { name, match: { ports: port, ...extra }, action: { type: 'forward', target: { host: '127.0.0.1', port: target } } };
-}
-
-/** One GET on a new connection; resolves to the status (0 on a connection error). */
-function getOnce(port: number, path = '/'): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { host: 'w.test' }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', () => resolve(0));
-  });
 }
 
 async function getMany(port: number, count: number, concurrency: number, path = '/'): Promise<number[]> {
@@ -34,7 +23,7 @@ async function getMany(port: number, count: number, concurrency: number, path = 
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         next++;
-        statuses.push(await getOnce(port, path));
+        statuses.push(await getStatus(port, path));
       }
     }),
   );
@@ -92,7 +81,7 @@ t.test('stop() drains every worker and leaves no process and no port behind', as
   const port = await getFreePort();
   const proxy = new SmartProxy({ host: '127.0.0.1', logger: await silentLogger(), workers: 2, routes: [forward('app', port, backend.port, { path: '/*' })] });
   await proxy.start();
-  t.equal(await getOnce(port), 200);
+  t.equal(await getStatus(port), 200);
   const pids = workerPids(process.pid);
   t.equal(pids.length, 2, 'two worker processes');
   await proxy.stop({ drainTimeoutMs: 500 });

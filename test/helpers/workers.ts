@@ -4,6 +4,7 @@
  * per-worker counters, and the processes a pid has started.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import { SmartProxy, type IRouteConfig, type ISmartProxyOptions, type IWorkerMetrics } from '../../ts/index.js';
 import { silentLogger } from './backends.js';
 import { eventually, type Teardown } from './data-path.js';
@@ -78,4 +79,15 @@ export function reusePortSupported(version = process.versions.node, platform = p
   if (platform !== 'linux') return false;
   const [major = 0, minor = 0] = version.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** One GET (Host w.test) on a new connection; resolves to the status, 0 on a connection error. */
+export function getStatus(port: number, path = '/'): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers: { host: 'w.test' }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+  });
 }
