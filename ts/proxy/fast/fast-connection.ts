@@ -7,14 +7,12 @@ import { exhaustedFailure, failureStatus, isRetryable, isStaleConnectionError, r
 import type { ForwardedFacts } from '../forwarded-headers.js';
 import type { Upstream } from '../balancer/upstream.js';
 import { noteUpstream, noteUpstreamResponse } from '../access-log.js';
-import { connectionEnds } from '../proxy-protocol/client-address.js';
-import { buildProxyHeader } from '../proxy-protocol/header.js';
 import { ChunkedScanner, chunkedError } from './chunked-scanner.js';
 import { parseFinalResponseHead, parseRequestHead, responseHasNoBody, type RequestHead, type ResponseHead } from './head-parser.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
-import { armResponseTimeout, connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
+import { armResponseTimeout, exchangeSocket, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { exchangeDest } from '../upstream/dest.js';
 
 /** The empty list every connection starts with (tried targets, body bytes to replay): made per connection only when needed. */
@@ -290,16 +288,10 @@ export class FastConnection implements UpstreamOwner {
   /** Writes the request head to a pooled socket, or to a new connection when there is none. */
   #send(pooled: Socket | undefined): void {
     const route = this.#route!;
-    let upstream: UpstreamSocket;
-    if (pooled !== undefined) {
-      upstream = lease(pooled, this);
-      this.#reused = true;
-      this.#connected = true;
-    } else {
-      const version = this.#target!.proxyProtocol;
-      upstream = connectUpstream(this.#dest!, this.#front.pool, this, version === undefined ? undefined : buildProxyHeader(version, connectionEnds(this.#socket)));
-      this.#reused = false;
-      this.#connected = false;
+    const upstream = exchangeSocket(pooled, this.#dest!, this.#front.pool, this, this.#target!.proxyProtocol, this.#socket);
+    this.#reused = pooled !== undefined;
+    this.#connected = pooled !== undefined;
+    if (pooled === undefined) {
       this.#connectTimer = setTimeout(FastConnection.#connectTimedOut, routeTimeout(this.#ctx, route, 'upstreamConnectMs'), this);
     }
     this.#upstream = upstream;

@@ -17,10 +17,8 @@ import type { ForwardedFacts } from '../forwarded-headers.js';
 import { noteUpstream, noteUpstreamResponse } from '../access-log.js';
 import type { Upstream } from '../balancer/upstream.js';
 import type { ResponseHead } from '../fast/head-parser.js';
-import { connectionEnds } from '../proxy-protocol/client-address.js';
-import { buildProxyHeader } from '../proxy-protocol/header.js';
 import { exchangeDest } from '../upstream/dest.js';
-import { armResponseTimeout, connectUpstream, lease, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
+import { armResponseTimeout, exchangeSocket, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { closesAfterResponse } from './admission.js';
 import { clientResponseHeaders, upstreamRequestText, type BodyFraming } from './message-rules.js';
 import { RequestBodySender, type BodyListener } from './request-body.js';
@@ -182,16 +180,10 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     const ctx = this.#ctx;
     const route = this.#route;
     const target = this.#target!;
-    let upstream: UpstreamSocket;
-    if (pooled !== undefined) {
-      upstream = lease(pooled, this);
-      this.#reused = true;
-      this.#connected = true;
-    } else {
-      const version = target.proxyProtocol;
-      upstream = connectUpstream(this.#dest!, ctx.pool, this, version === undefined ? undefined : buildProxyHeader(version, connectionEnds(this.#request.client)));
-      this.#reused = false;
-      this.#connected = false;
+    const upstream = exchangeSocket(pooled, this.#dest!, ctx.pool, this, target.proxyProtocol, this.#request.client);
+    this.#reused = pooled !== undefined;
+    this.#connected = pooled !== undefined;
+    if (pooled === undefined) {
       this.#connectTimer = setTimeout(this.#connectTimedOut, routeTimeout(ctx, route, 'upstreamConnectMs'));
     }
     this.#upstream = upstream;

@@ -3,6 +3,8 @@ import { connect as connectTls } from 'node:tls';
 import type { UpstreamTlsOptions } from '../tls/upstream-tls.js';
 import type { UpstreamPool } from './pool.js';
 import { ownReadBuffer } from './read-buffer.js';
+import { connectionEnds } from '../proxy-protocol/client-address.js';
+import { buildProxyHeader } from '../proxy-protocol/header.js';
 
 /** Where an exchange goes: host and port, TLS settings for a re-encrypted upstream, and the pool key that says both. */
 export interface UpstreamTarget {
@@ -98,6 +100,16 @@ export function connectUpstream(target: UpstreamTarget, pool: UpstreamPool, owne
  */
 export function armResponseTimeout(socket: Socket, ms: number): void {
   if (socket.timeout !== ms) socket.setTimeout(ms);
+}
+
+/**
+ * The socket for one exchange, for every engine: the pooled one, leased to
+ * `owner`, or else a new connection to `dest` that starts with a PROXY
+ * header naming `client` when the target asks for one (`proxyProtocol`).
+ */
+export function exchangeSocket(pooled: Socket | undefined, dest: UpstreamTarget, pool: UpstreamPool, owner: UpstreamOwner, proxyProtocol: 'v1' | 'v2' | undefined, client: Socket): UpstreamSocket {
+  if (pooled !== undefined) return lease(pooled, owner);
+  return connectUpstream(dest, pool, owner, proxyProtocol === undefined ? undefined : buildProxyHeader(proxyProtocol, connectionEnds(client)));
 }
 
 /** Hands a socket taken from the pool to a new owner. */
