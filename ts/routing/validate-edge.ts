@@ -5,8 +5,7 @@
  */
 import { headerRuleProblem } from '../proxy/http/header-rules.js';
 import { closest } from '../util/did-you-mean.js';
-import { isObject, unknownKeys, type Report } from './validate-shape.js';
-
+import { isObject, isPort, show, unknownKeys, type Report } from './validate-shape.js';
 
 const targetKeys = ['host', 'port', 'proxyProtocol'];
 const endpointKeys = ['host', 'port', 'proxyProtocol'];
@@ -100,17 +99,6 @@ export function validateHeaders(value: unknown, report: Report): void {
   }
 }
 
-
 function isHost(value: unknown): boolean {
   return typeof value === 'string' && value.length > 0 && !/[\s/]/.test(value);
-}
-
-function isPort(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
-  return String(value);
 }

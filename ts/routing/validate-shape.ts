@@ -17,3 +17,15 @@ export function unknownKeys(object: Obj, known: string[], prefix: string, report
 export function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+export function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+}
+
+/** A value as an error message names it. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  // String() throws on objects without a prototype (found by fuzzing), so objects are named, not printed.
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

@@ -3,7 +3,7 @@ import { domainPatternProblem } from './domain-matcher.js';
 import { ipPatternProblem } from './ip-matcher.js';
 import { pathPatternProblem } from './path-matcher.js';
 import { closest } from '../util/did-you-mean.js';
-import { isObject, unknownKeys, type Obj, type Report } from './validate-shape.js';
+import { isObject, isPort, show, unknownKeys, type Obj, type Report } from './validate-shape.js';
 import { isIP } from 'node:net';
 import { ciphersProblem, minVersionProblem } from '../proxy/tls/policy.js';
 import { validateHeaders, validateLoadBalancing, validateTarget } from './validate-edge.js';
@@ -43,7 +43,6 @@ export function routeLabel(route: unknown, index: number): string {
   const name = isObject(route) ? route.name : undefined;
   return typeof name === 'string' && name.length > 0 ? name : `routes[${index}]`;
 }
-
 
 const routeKeys = ['name', 'priority', 'match', 'action', 'security', 'timeouts', 'headers'];
 const routeTimeoutKeys = ['upstreamConnectMs', 'upstreamResponseMs', 'maxLifetimeMs', 'websocketIdleMs'];
@@ -274,16 +273,4 @@ function validateIpList(list: unknown, path: string, report: Report): void {
     const problem = ipPatternProblem(entry);
     if (problem) report(`${path}[${i}]`, problem);
   });
-}
-
-
-function isPort(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  // String() throws on objects without a prototype (found by fuzzing), so objects are named, not printed.
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
-  return String(value);
 }
