@@ -2,17 +2,22 @@
 // A client that reads slowly makes the proxy's writes queue while the upstream
 // keeps sending: a buffer reused too early would hand the client bytes of a
 // later read. Each body here is random, larger than the socket buffers, and
-// must arrive byte-exact, through the fast HTTP path (length and chunked
-// bodies) and a TCP forward.
+// must arrive byte-exact, through the fast HTTP path (length, chunked and
+// until-close bodies; plain and TLS-terminated, where a write that went
+// through to the TLS handle lets the buffer be reused at once) and a TCP
+// forward.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { ownReadBuffer } from '../ts/proxy/upstream/read-buffer.js';
-import { serve, startProxy, type Teardown } from './helpers/data-path.js';
+import tls from 'node:tls';
+import { createSelfSignedCertificate } from '../ts/index.js';
+import { ownReadBuffer, writeKeepsChunk, writesThrough } from '../ts/proxy/upstream/read-buffer.js';
+import { eventually, serve, startProxy, type Teardown } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
 
 const body = randomBytes(16 * 1024 * 1024);
 const digest = createHash('sha256').update(body).digest('hex');
+const certificate = createSelfSignedCertificate({ domains: ['slow.test'] });
 
 /** Writes `data` in uneven pieces, as a real upstream's reads would arrive. */
 function writeUneven(socket: net.Socket, data: Buffer, framed: boolean): void {
@@ -28,7 +33,7 @@ function writeUneven(socket: net.Socket, data: Buffer, framed: boolean): void {
 }
 
 /** An upstream answering every request (or, for `tcp`, every connection) with the body. */
-async function upstream(t: Teardown, mode: 'length' | 'chunked' | 'tcp') {
+async function upstream(t: Teardown, mode: 'length' | 'chunked' | 'close' | 'tcp') {
   return serve(
     t,
     net.createServer((socket) => {
@@ -37,9 +42,10 @@ async function upstream(t: Teardown, mode: 'length' | 'chunked' | 'tcp') {
       socket.resume();
       if (mode === 'tcp') return void writeUneven(socket, body, false);
       socket.once('data', () => {
-        const head = mode === 'length' ? `Content-Length: ${body.length}` : 'Transfer-Encoding: chunked';
-        socket.write(`HTTP/1.1 200 OK\r\n${head}\r\n\r\n`);
+        const head = mode === 'length' ? `Content-Length: ${body.length}\r\n` : mode === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : 'Connection: close\r\n';
+        socket.write(`HTTP/1.1 200 OK\r\n${head}\r\n`);
         writeUneven(socket, body, mode === 'chunked');
+        if (mode === 'close') socket.end();
       });
     }),
   );
@@ -81,16 +87,29 @@ function dechunk(all: Buffer): Buffer {
   }
 }
 
-for (const mode of ['length', 'chunked', 'tcp'] as const) {
-  t.test(`a slow client gets a 16 MiB ${mode === 'tcp' ? 'TCP stream' : `${mode} body`} byte-exact`, async (t) => {
+const cases = [
+  { mode: 'length', tls: false },
+  { mode: 'chunked', tls: false },
+  { mode: 'close', tls: false },
+  { mode: 'tcp', tls: false },
+  { mode: 'length', tls: true },
+  { mode: 'chunked', tls: true },
+  { mode: 'close', tls: true },
+] as const;
+
+for (const { mode, tls: overTls } of cases) {
+  const what = mode === 'tcp' ? 'TCP stream' : mode === 'close' ? 'body that ends with the upstream connection' : `${mode} body`;
+  t.test(`a slow client gets a 16 MiB ${what} byte-exact${overTls ? ' over TLS termination' : ''}`, async (t) => {
     const origin = await upstream(t, mode);
     const port = await getFreePort();
     const match = mode === 'tcp' ? { ports: port } : { ports: port, domains: 'slow.test' };
-    await startProxy(t, [{ name: 'slow', match, action: { type: 'forward', target: { host: '127.0.0.1', port: origin.port } } }]);
-    const socket = net.connect(port, '127.0.0.1');
+    const action = { type: 'forward', target: { host: '127.0.0.1', port: origin.port }, ...(overTls ? { tls: { mode: 'terminate', certificate } } : {}) } as const;
+    await startProxy(t, [{ name: 'slow', match, action }]);
+    const socket = overTls ? tls.connect({ host: '127.0.0.1', port, servername: 'slow.test', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
     if (mode !== 'tcp') socket.write('GET /big HTTP/1.1\r\nHost: slow.test\r\n\r\n');
     else socket.write('hello');
-    const got = await readSlowly(socket, body.length, mode !== 'tcp', mode === 'chunked');
+    // A body until the upstream closes reaches an HTTP/1.1 client chunked.
+    const got = await readSlowly(socket, body.length, mode !== 'tcp', mode === 'chunked' || mode === 'close');
     t.equal(got.length, body.length);
     t.equal(createHash('sha256').update(got).digest('hex'), digest, 'every byte in order');
   });
@@ -154,4 +173,47 @@ t.test('ownReadBuffer: small reads land in the shared buffer as copies; a bulk f
   keep = false;
   onread.callback(10, moved);
   t.equal(next(), landing, 'a small read after a bulk flow returns the socket to the shared buffer');
+});
+
+t.test('writeKeepsChunk: a write that went through to a TLS handle no longer needs its bytes; one queued behind another does', async (t) => {
+  // The rule leans on TLSWrap encrypting (or copying) the bytes inside the write call: each case scribbles
+  // over a buffer the rule calls free, right after the call, and the client must still read the original.
+  const server = await serve(t, tls.createServer({ key: certificate.key, cert: certificate.cert }));
+  const accepted = new Promise<tls.TLSSocket>((resolve) => server.once('secureConnection', resolve));
+  const client = tls.connect({ host: '127.0.0.1', port: server.port, servername: 'slow.test', rejectUnauthorized: false });
+  t.teardown(() => client.destroy());
+  const sending = await accepted;
+  const received: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => received.push(chunk));
+  const fill = (byte: number) => Buffer.alloc(32 * 1024, byte);
+
+  const one = fill(1);
+  let through = writesThrough(sending);
+  sending.write(one);
+  t.ok(through, 'an idle TLS socket takes a write straight to its handle');
+  t.equal(writeKeepsChunk(sending, through), false, 'so the bytes of one write are free when it returns');
+  one.fill(9);
+
+  // The first write has not completed yet (TLS writes complete later): the next one queues in the stream behind it.
+  through = writesThrough(sending);
+  t.notOk(through, 'a TLS socket whose last write has not completed does not take the next one through');
+  const queued = fill(2);
+  sending.write(queued);
+  t.equal(writeKeepsChunk(sending, through), true, 'a write queued behind another still points into its bytes');
+
+  await new Promise<void>((resolve) => sending.once('drain', resolve));
+  const a = fill(3);
+  const b = fill(4);
+  through = writesThrough(sending);
+  sending.cork();
+  sending.write(a);
+  sending.write(b);
+  sending.uncork();
+  t.equal(writeKeepsChunk(sending, through), false, 'a corked batch goes through in one call as well');
+  a.fill(9);
+  b.fill(9);
+
+  const want = Buffer.concat([fill(1), fill(2), fill(3), fill(4)]);
+  t.ok(await eventually(() => Buffer.concat(received).length >= want.length), 'everything arrives');
+  t.ok(Buffer.concat(received).equals(want), 'with the bytes as they were when written');
 });

@@ -1,5 +1,5 @@
 import type { OnReadOpts, Socket } from 'node:net';
-import { ownReadBuffer } from './upstream/read-buffer.js';
+import { ownReadBuffer, writeKeepsChunk, writesThrough } from './upstream/read-buffer.js';
 
 /**
  * Pipes two sockets both ways and ties their lifetimes together: an error or
@@ -44,7 +44,8 @@ function closePartner(partner: Socket): void {
 export function readsInto(to: Socket, from: () => Socket | undefined): OnReadOpts {
   return ownReadBuffer((view) => {
     if (to.destroyed) return false;
+    const through = writesThrough(to);
     if (!to.write(view)) from()?.pause();
-    return to.writableLength > 0;
+    return writeKeepsChunk(to, through);
   });
 }

@@ -14,6 +14,7 @@ import { rawStatusResponse } from '../http-responses.js';
 import { clientResponseHead, upstreamRequestHead } from './messages.js';
 import { armResponseTimeout, exchangeSocket, release, type UpstreamOwner, type UpstreamSocket, type UpstreamTarget } from '../upstream/socket.js';
 import { exchangeDest } from '../upstream/dest.js';
+import { writeKeepsChunk, writesThrough } from '../upstream/read-buffer.js';
 
 /** The empty list every connection starts with (tried targets, body bytes to replay): made per connection only when needed. */
 const none = Object.freeze([]) as never[];
@@ -394,10 +395,11 @@ export class FastConnection implements UpstreamOwner {
   }
 
   upstreamData(chunk: Buffer): boolean {
+    // Each delivery writes to the client once, or corks its writes into one batch: see writeKeepsChunk.
+    const through = writesThrough(this.#socket);
     if (this.#resHead === undefined) this.#responseHead(chunk);
     else this.#responseBody(chunk, 0);
-    // A write the client socket could not take at once still points into the chunk.
-    return this.#socket.writableLength > 0 || this.#socket.destroyed;
+    return writeKeepsChunk(this.#socket, through);
   }
 
   #responseHead(chunk: Buffer): void {
@@ -466,7 +468,9 @@ export class FastConnection implements UpstreamOwner {
           this.#dropUpstream();
           return void socket.destroy();
         }
+        socket.cork();
         if (!writeAll(socket, out)) this.#upstream?.pause();
+        socket.uncork();
         out.length = 0;
         if (end !== -1) this.#responseEnded(end === chunk.length);
         return;
@@ -474,9 +478,11 @@ export class FastConnection implements UpstreamOwner {
       default: {
         const size = chunk.length - start;
         if (size === 0) return;
+        socket.cork();
         socket.write(`${size.toString(16)}\r\n`, 'latin1');
         socket.write(start === 0 ? chunk : chunk.subarray(start));
         if (!socket.write('\r\n', 'latin1')) this.#upstream?.pause();
+        socket.uncork();
         return;
       }
     }

@@ -1,4 +1,4 @@
-import type { OnReadOpts } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 
 /** What Node reads per call on a socket by default, and the size of each read buffer here. */
 export const readBufferSize = 64 * 1024;
@@ -58,4 +58,28 @@ export function ownReadBuffer(deliver: (view: Buffer, copied: boolean) => boolea
       return true;
     },
   };
+}
+
+/**
+ * Whether `to` takes a write straight to its handle now: nothing queued
+ * before it and not corked. Read before delivering a chunk, for
+ * `writeKeepsChunk`.
+ */
+export function writesThrough(to: Socket): boolean {
+  return to.writableLength === 0 && to.writableCorked === 0;
+}
+
+/**
+ * Whether `to` still points into a chunk just written to it: whether the
+ * read buffer must move on. A plain socket's write the kernel did not take
+ * at once keeps its bytes until it completes. A TLS socket's write
+ * completes later too, but a write that went through to its handle
+ * (`throughAtStart`, and one write or one corked batch) was encrypted or
+ * copied inside the call (TLSWrap::DoWrite, node/src/crypto/crypto_tls.cc);
+ * only writes queued behind another would still point into the chunk.
+ */
+export function writeKeepsChunk(to: Socket, throughAtStart: boolean): boolean {
+  if (to.destroyed) return true;
+  if (to.writableLength === 0) return false;
+  return !(throughAtStart && (to as Socket & { encrypted?: boolean }).encrypted === true);
 }
