@@ -10,7 +10,7 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { createSelfSignedCertificate } from '../ts/index.js';
+import { createSelfSignedCertificate, type IRouteAction } from '../ts/index.js';
 import { ownReadBuffer, writeKeepsChunk, writesThrough } from '../ts/proxy/upstream/read-buffer.js';
 import { eventually, serve, startProxy, type Teardown } from './helpers/data-path.js';
 import { getFreePort } from './helpers/free-port.js';
@@ -103,7 +103,7 @@ for (const { mode, tls: overTls } of cases) {
     const origin = await upstream(t, mode);
     const port = await getFreePort();
     const match = mode === 'tcp' ? { ports: port } : { ports: port, domains: 'slow.test' };
-    const action = { type: 'forward', target: { host: '127.0.0.1', port: origin.port }, ...(overTls ? { tls: { mode: 'terminate', certificate } } : {}) } as const;
+    const action: IRouteAction = { type: 'forward', target: { host: '127.0.0.1', port: origin.port }, ...(overTls ? { tls: { mode: 'terminate', certificate } } : {}) };
     await startProxy(t, [{ name: 'slow', match, action }]);
     const socket = overTls ? tls.connect({ host: '127.0.0.1', port, servername: 'slow.test', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
     if (mode !== 'tcp') socket.write('GET /big HTTP/1.1\r\nHost: slow.test\r\n\r\n');

@@ -14,6 +14,8 @@ const hopByHop = new Set([
   'proxy-authorization',
 ]);
 
+const hopByHopLengths = new Set([...hopByHop].map((name) => name.length));
+
 /**
  * Headers a peer can never make hop-by-hop by naming them in Connection.
  * Dropping Content-Length while the body still goes on turns the body into
@@ -68,6 +70,11 @@ export function endToEndHeaders(raw: readonly string[], keep?: ReadonlySet<strin
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    // Most names cannot be hop-by-hop by their length alone: kept without lower-casing and hashing them.
+    if (named === undefined && drop === undefined && !hopByHopLengths.has(name.length)) {
+      out.push(name, raw[i + 1]!);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (isHopByHop(lower, named) ? !(keep?.has(lower) ?? false) : (drop?.has(lower) ?? false)) continue;
     out.push(name, raw[i + 1]!);

@@ -13,9 +13,20 @@ import { upstreamTarget, type UpstreamTarget } from './socket.js';
  * since the header names one client and a pooled socket keeps it.
  */
 export function exchangeDest(route: Route, target: Upstream, incomingPort: number, requestHost: string | undefined, client: Socket): UpstreamTarget {
-  const reencrypt = route.tlsMode === 'terminate-and-reencrypt';
-  const dest = upstreamTarget(target.host, upstreamPort(target, incomingPort), reencrypt ? upstreamTlsOptions(route, requestHost) : undefined);
+  const port = upstreamPort(target, incomingPort);
+  const dest = route.tlsMode === 'terminate-and-reencrypt' ? upstreamTarget(target.host, port, upstreamTlsOptions(route, requestHost)) : plainDest(target, port);
   if (target.proxyProtocol === undefined) return dest;
   const ends = connectionEnds(client);
   return { ...dest, key: `${dest.key}|${target.proxyProtocol}|${ends.clientIp}:${ends.clientPort}` };
+}
+
+// The plain destination of a target, kept on it: the same object (and pool key, its hash computed once)
+// for every request, instead of a new key string to build and hash per request.
+const kPlainDest = Symbol('plainDest');
+type WithPlainDest = Upstream & { [kPlainDest]?: UpstreamTarget };
+
+function plainDest(target: WithPlainDest, port: number): UpstreamTarget {
+  const kept = target[kPlainDest];
+  if (kept !== undefined && kept.port === port) return kept;
+  return (target[kPlainDest] = upstreamTarget(target.host, port));
 }
