@@ -63,7 +63,8 @@ export function ownReadBuffer(deliver: (view: Buffer, copied: boolean) => boolea
 /**
  * Whether `to` takes a write straight to its handle now: nothing queued
  * before it and not corked. Read before delivering a chunk, for
- * `writeKeepsChunk`.
+ * `writeKeepsChunk`. (An empty write in flight counts as nothing queued,
+ * yet holds the next write back: the callers never write empty chunks.)
  */
 export function writesThrough(to: Socket): boolean {
   return to.writableLength === 0 && to.writableCorked === 0;
