@@ -1,10 +1,12 @@
 // The one upstream pool's idle rules (ts/proxy/upstream/pool.ts): the most
 // recently returned socket is reused first, at most maxIdlePerTarget are kept,
 // and a socket idle past idleMs is never handed out and is closed by the sweep.
+// And the pool key a plain target's exchanges use (ts/proxy/upstream/dest.ts).
 import t from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { UpstreamPool } from '../ts/proxy/upstream/pool.js';
+import type { Route } from '../ts/routing/route.js';
 import { delay, serve, type Teardown } from './helpers/data-path.js';
 
 async function sockets(t: Teardown, count: number): Promise<net.Socket[]> {
@@ -55,4 +57,21 @@ t.test('a socket idle past idleMs is closed by the sweep and never handed out', 
   t.ok(a!.destroyed, 'the stale one was closed');
   t.ok(b!.destroyed, 'and the last one too once it went stale');
   t.equal(take(pool, 'k'), undefined);
+});
+
+t.test('exchangeDest: a plain target keeps one destination (one pool key) per port; preserve follows the incoming port', async (t) => {
+  const { exchangeDest } = await import('../ts/proxy/upstream/dest.js');
+  const { upstreamsOf } = await import('../ts/proxy/balancer/upstream.js');
+  const route = { tlsMode: undefined } as unknown as Route;
+  const client = new net.Socket();
+  const [fixed] = upstreamsOf({ type: 'forward', target: { host: '127.0.0.1', port: 8080 } });
+  const first = exchangeDest(route, fixed!, 80, 'a.test', client);
+  t.same({ host: first.host, port: first.port, key: first.key }, { host: '127.0.0.1', port: 8080, key: '127.0.0.1:8080' });
+  t.equal(exchangeDest(route, fixed!, 443, 'b.test', client), first, 'the same object for every request to the target');
+
+  const [preserve] = upstreamsOf({ type: 'forward', target: { host: '127.0.0.1', port: 'preserve' } });
+  const on80 = exchangeDest(route, preserve!, 80, 'a.test', client);
+  const on81 = exchangeDest(route, preserve!, 81, 'a.test', client);
+  t.same([on80.port, on80.key, on81.port, on81.key], [80, '127.0.0.1:80', 81, '127.0.0.1:81'], 'a preserved port is never served a destination kept for another');
+  t.equal(exchangeDest(route, preserve!, 81, 'a.test', client).key, '127.0.0.1:81');
 });
