@@ -254,6 +254,11 @@ export class FastConnection implements UpstreamOwner {
     if (rest !== undefined) this.#requestBody(rest);
   };
 
+  /** Asks the pool for the slot a second try runs on (to the target #setTarget chose). */
+  #askRetrySlot(): void {
+    this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
+  }
+
   /**
    * The slot for a second try (a stale pooled socket, or a failover to
    * another target): always on a fresh connection, with the body bytes the
@@ -334,7 +339,7 @@ export class FastConnection implements UpstreamOwner {
     this.#replay = this.#unsent;
     this.#unsent = none;
     this.#setTarget(next);
-    this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
+    this.#askRetrySlot();
   }
 
   /** Forwards request body bytes as they are, up to the end of the body; the rest is the next request. */
@@ -510,7 +515,7 @@ export class FastConnection implements UpstreamOwner {
     if (this.#mayRetry && this.#reused && !timeout && isStaleConnectionError(error) && this.#resBuf === undefined) {
       this.#ctx.logger.debug({ route: route.name }, 'pooled upstream connection was closed; retrying');
       this.#mayRetry = false;
-      this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
+      this.#askRetrySlot();
       return;
     }
     // A fresh connection that reset before any response byte: an idempotent request goes to another target, once.
@@ -522,7 +527,7 @@ export class FastConnection implements UpstreamOwner {
       if (next !== undefined) {
         this.#mayRetry = false;
         this.#setTarget(next);
-        this.#withdraw = this.#front.pool.acquire(this.#dest!.key, (pooled) => this.#retryGranted(pooled));
+        this.#askRetrySlot();
         return;
       }
     }
