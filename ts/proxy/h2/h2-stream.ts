@@ -55,7 +55,7 @@ export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerH
   const socket = host.socket;
   if (!admitRequest(ctx, route, socket)) return void sendStatus(streamActionResponse(stream, head.method), 503, 'route is at its connection limit');
   if (route.action.type === 'forward') return new ForwardedStream(ctx, host, route, stream, head, facts);
-  const served = new AnsweredStream(ctx, route, host.port, socket, stream);
+  const served = new AdmittedStream(ctx, route, host, stream);
   // The proxy's own answers: built only here, a forwarded stream never needs one.
   const res = streamActionResponse(stream, head.method);
   switch (route.action.type) {
@@ -74,24 +74,22 @@ export function serveStream(ctx: ProxyContext, host: StreamHost, stream: ServerH
   return served;
 }
 
-/** A stream the proxy answered itself: on close, only the request's accounting. */
-class AnsweredStream implements ServedStream {
+/** A stream admitted to its route: on close, the request's accounting (and its status for the access log). */
+class AdmittedStream implements ServedStream {
   readonly #ctx: ProxyContext;
   readonly #route: Route;
-  readonly #port: number;
-  readonly #socket: TLSSocket;
+  readonly #host: StreamHost;
   readonly #stream: ServerHttp2Stream;
 
-  constructor(ctx: ProxyContext, route: Route, port: number, socket: TLSSocket, stream: ServerHttp2Stream) {
+  constructor(ctx: ProxyContext, route: Route, host: StreamHost, stream: ServerHttp2Stream) {
     this.#ctx = ctx;
-    this.#stream = stream;
     this.#route = route;
-    this.#port = port;
-    this.#socket = socket;
+    this.#host = host;
+    this.#stream = stream;
   }
 
   closed(): void {
-    finishRequest(this.#ctx, this.#route, this.#port, this.#socket, answeredStatus(this.#ctx, this.#stream), this.#stream);
+    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket, answeredStatus(this.#ctx, this.#stream), this.#stream);
   }
 }
 
@@ -102,16 +100,14 @@ class AnsweredStream implements ServedStream {
  * request at once, so cancelled streams never pile up upstream.
  */
 class ForwardedStream implements ServedStream {
-  readonly #ctx: ProxyContext;
+  readonly #admitted: AdmittedStream;
   readonly #host: StreamHost;
-  readonly #route: Route;
   readonly #stream: ServerHttp2Stream;
   readonly #abort: () => void;
 
   constructor(ctx: ProxyContext, host: StreamHost, route: Route, stream: ServerHttp2Stream, head: H2RequestHead, facts: ForwardedFacts) {
-    this.#ctx = ctx;
+    this.#admitted = new AdmittedStream(ctx, route, host, stream);
     this.#host = host;
-    this.#route = route;
     this.#stream = stream;
     const hasBody = !stream.endAfterHeaders;
     // Without a Content-Length, HTTP/2 frames the body by END_STREAM; an HTTP/1.1 hop needs chunked for that.
@@ -124,8 +120,8 @@ class ForwardedStream implements ServedStream {
   }
 
   closed(): void {
+    this.#admitted.closed();
     const stream = this.#stream;
-    finishRequest(this.#ctx, this.#route, this.#host.port, this.#host.socket, answeredStatus(this.#ctx, stream), stream);
     // Node ends the writable side of a reset stream itself, so writableFinished cannot tell a reset from a finished response.
     if (stream.aborted || stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#abort();
     this.#host.upstreamFinished();
