@@ -188,7 +188,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     }
     this.#upstream = upstream;
     this.#reader = new ResponseReader(this.#request.method, this);
-    if (ctx.accessLog !== undefined) noteUpstream(this.#request.logKey ?? this.#request.client, target.key);
+    if (ctx.accessLog !== undefined) noteUpstream(this.#logKey, target.key);
     armResponseTimeout(upstream, routeTimeout(ctx, route, 'upstreamResponseMs'));
     upstream.write(this.#head, 'latin1');
     if (this.#connected) this.#sendBody(upstream);
@@ -283,7 +283,7 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
   // ---- the response (ResponseListener) ----
 
   responseHead(head: ResponseHead): boolean {
-    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#request.logKey ?? this.#request.client);
+    if (this.#ctx.accessLog !== undefined) noteUpstreamResponse(this.#logKey);
     this.#route.state.balancer!.reportSuccess(this.#target!);
     try {
       this.#sink.head(head.status, head.reason, clientResponseHeaders(head.rawHeaders, this.#facts), closesAfterResponse(this.#route), this.#reader!.empty);
@@ -376,6 +376,11 @@ class Exchange implements UpstreamOwner, ResponseListener, BodyListener {
     this.#request.body?.off('error', this.abort);
     if (this.#awaitingDrain) this.#sink.body.off('drain', this.#sinkDrained);
     this.#awaitingDrain = false;
+  }
+
+  /** The access log's record for this request: its stream's (HTTP/2) or its connection's. */
+  get #logKey(): object {
+    return this.#request.logKey ?? this.#request.client;
   }
 
   readonly #sinkDrained = (): void => {
